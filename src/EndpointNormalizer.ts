@@ -1,0 +1,115 @@
+import { ENDPOINT_OVERFLOW, ENDPOINT_UNMATCHED } from './semconv';
+
+export interface EndpointNormalizerOptions {
+  /** Distinct endpoint values metrics may see; later ones fold into `overflow`. */
+  maxEndpoints: number;
+  /** Route templates such as `/v1/chats/:chatId/messages`, matched segment by segment before the default folding. */
+  templates?: readonly string[];
+}
+
+const MAX_SEGMENTS = 8;
+const MAX_SEGMENT_LENGTH = 64;
+const MEMO_LIMIT = 5000;
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const HEX_HASH = /^[0-9a-f]{16,}$/i;
+const NUMBER = /^[0-9]+$/;
+const SAFE_SEGMENT = /^[A-Za-z0-9._~-]+$/;
+const DIGIT = /[0-9]/;
+
+interface Template {
+  readonly text: string;
+  /** Literal segments, or `undefined` where the template has a `:param`. */
+  readonly segments: readonly (string | undefined)[];
+}
+
+/**
+ * Turns a request into a bounded `endpoint` label: the framework's route template when there is one,
+ * otherwise the raw path with ids, UUIDs and hashes folded into placeholders. Raw ids never become series.
+ */
+export class EndpointNormalizer {
+  private readonly _max: number;
+  private readonly _templates: Template[];
+  private readonly _admitted = new Set<string>();
+  /** raw path → normalised path, bounded (cleared when full) so hostile paths cannot grow it. */
+  private readonly _memo = new Map<string, string>();
+  /** Requests folded into `overflow`. */
+  folded = 0;
+
+  constructor(options: EndpointNormalizerOptions) {
+    this._max = options.maxEndpoints;
+    this._templates = (options.templates ?? []).map((text) => ({
+      text,
+      segments: splitPath(text).map((s) => (s.startsWith(':') || (s.startsWith('{') && s.endsWith('}')) ? undefined : s)),
+    }));
+  }
+
+  /**
+   * The endpoint label for a server request. `route` is the framework's template (`http.route`), `path` the raw
+   * path (`url.path`), `status` the response status (a 404 without a route is folded into `unmatched`).
+   */
+  endpoint(route: unknown, path: unknown, status: number): string {
+    let e: string;
+    if (typeof route === 'string' && route !== '') {
+      e = route.length > 256 ? ENDPOINT_OVERFLOW : route;
+    } else if (status === 404 || typeof path !== 'string') {
+      return ENDPOINT_UNMATCHED;
+    } else {
+      e = this.normalizePath(path);
+    }
+    if (this._admitted.has(e)) return e;
+    if (this._admitted.size < this._max) {
+      this._admitted.add(e);
+      return e;
+    }
+    this.folded++;
+    return ENDPOINT_OVERFLOW;
+  }
+
+  /** Folds a raw path into a template-like string. Memoised; pure. */
+  normalizePath(path: string): string {
+    let n = this._memo.get(path);
+    if (n === undefined) {
+      n = this._normalize(path);
+      if (this._memo.size >= MEMO_LIMIT) this._memo.clear();
+      this._memo.set(path, n);
+    }
+    return n;
+  }
+
+  private _normalize(path: string): string {
+    const q = path.search(/[?#]/);
+    const segments = splitPath(q === -1 ? path : path.slice(0, q));
+    for (const t of this._templates) {
+      if (matches(t, segments)) return t.text;
+    }
+    if (segments.length === 0) return '/';
+    let out = '';
+    const n = Math.min(segments.length, MAX_SEGMENTS);
+    for (let i = 0; i < n; i++) out += '/' + foldSegment(segments[i]);
+    if (segments.length > MAX_SEGMENTS) out += '/*';
+    return out;
+  }
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((s) => s !== '');
+}
+
+function matches(t: Template, segments: string[]): boolean {
+  if (t.segments.length !== segments.length) return false;
+  for (let i = 0; i < segments.length; i++) {
+    const lit = t.segments[i];
+    if (lit !== undefined && lit !== segments[i]) return false;
+  }
+  return true;
+}
+
+function foldSegment(s: string): string {
+  if (s.length > MAX_SEGMENT_LENGTH || !SAFE_SEGMENT.test(s)) return ':param';
+  if (NUMBER.test(s)) return ':id';
+  if (UUID.test(s)) return ':uuid';
+  if (HEX_HASH.test(s)) return ':hash';
+  // Mixed letters and digits of some length look like generated ids (conv_8f3k2j1, 2024-05-30, ord-20391).
+  if (s.length >= 8 && DIGIT.test(s)) return ':id';
+  return s;
+}

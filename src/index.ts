@@ -1,0 +1,16 @@
+/** tenantscope's public API. Loading this module starts nothing: use `--require tenantscope/register`. */
+import { getInstance } from './instance';
+
+export { setTenant, withTenant, getTenant } from './tenant/TenantContext';
+export { TENANT_ID_PATTERN } from './tenant/TenantRegistry';
+export type { TenantScopeConfig } from './config';
+
+/** Flushes spans and metrics and stops tenantscope; idempotent. Resolves at once when it is not running. */
+export function shutdown(): Promise<void> {
+  return getInstance()?.shutdown() ?? Promise.resolve();
+}
+
+/** Exports buffered spans and metrics now, without stopping. */
+export function forceFlush(): Promise<void> {
+  return getInstance()?.forceFlush() ?? Promise.resolve();
+}

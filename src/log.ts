@@ -1,0 +1,32 @@
+import { diag } from '@opentelemetry/api';
+
+const PREFIX = 'tenantscope: ';
+const said = new Set<string>();
+
+/** Logs `message` through `diag.warn` once per `key` for the life of the process. */
+export function warnOnce(key: string, message: string): void {
+  if (said.has(key)) return;
+  if (said.size < 1000) said.add(key);
+  diag.warn(PREFIX + message);
+}
+
+/** Logs through `diag.warn` with the tenantscope prefix. */
+export function warn(message: string): void {
+  diag.warn(PREFIX + message);
+}
+
+/** Logs through `diag.debug` with the tenantscope prefix. */
+export function debug(message: string): void {
+  diag.debug(PREFIX + message);
+}
+
+/** Logs through `diag.error`; `err` is described by its type and message only, never its stack or fields. */
+export function error(message: string, err?: unknown): void {
+  diag.error(PREFIX + message + (err === undefined ? '' : `: ${describeError(err)}`));
+}
+
+/** A short description of an error, safe to log: never includes the error's own properties. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return typeof err;
+}

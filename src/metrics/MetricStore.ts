@@ -1,0 +1,78 @@
+import { ValueType } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import {
+  AggregationTemporality,
+  DataPointType,
+  type CollectionResult,
+  type DataPoint,
+  type Histogram,
+  type MetricData,
+  type MetricProducer,
+} from '@opentelemetry/sdk-metrics';
+import type { MetricSpec } from '../semconv';
+import { CounterFamily, HistogramFamily, nowHr } from './MetricFamily';
+
+/** Instrumentation scope our span-derived metrics are exported under. */
+export const SCOPE = { name: 'tenantscope', version: '0.1.0' };
+
+/**
+ * Holds tenantscope's pre-aggregated metric families. Processors update series directly (no attribute
+ * hashing per span); readers get finished data points from {@link collect} (OTLP, console) or from the
+ * chunked Prometheus serializer, never through the SDK's per-instrument cardinality limit.
+ */
+export class MetricStore implements MetricProducer {
+  readonly counters: CounterFamily[] = [];
+  readonly histograms: HistogramFamily[] = [];
+
+  constructor(readonly resource: Resource) {}
+
+  counter(spec: MetricSpec): CounterFamily {
+    const f = new CounterFamily(spec);
+    this.counters.push(f);
+    return f;
+  }
+
+  histogram(spec: MetricSpec): HistogramFamily {
+    const f = new HistogramFamily(spec);
+    this.histograms.push(f);
+    return f;
+  }
+
+  /** Cumulative data points of every family, in the SDK's export shape. */
+  async collect(): Promise<CollectionResult> {
+    const endTime = nowHr();
+    const metrics: MetricData[] = [];
+    for (const f of this.counters) {
+      if (f.series.length === 0) continue;
+      metrics.push({
+        descriptor: { name: f.spec.name, description: f.spec.description, unit: f.spec.unit, valueType: ValueType.DOUBLE },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.SUM,
+        isMonotonic: true,
+        dataPoints: f.series.map((s) => ({ startTime: s.startTime, endTime, attributes: s.attributes, value: s.value })),
+      });
+    }
+    for (const f of this.histograms) {
+      if (f.series.length === 0) continue;
+      const dataPoints: DataPoint<Histogram>[] = f.series.map((s) => ({
+        startTime: s.startTime,
+        endTime,
+        attributes: s.attributes,
+        value: {
+          buckets: { boundaries: f.boundaries as number[], counts: Array.from(s.counts) },
+          sum: s.sum,
+          count: s.count,
+          min: s.count > 0 ? s.min : undefined,
+          max: s.count > 0 ? s.max : undefined,
+        },
+      }));
+      metrics.push({
+        descriptor: { name: f.spec.name, description: f.spec.description, unit: f.spec.unit, valueType: ValueType.DOUBLE },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.HISTOGRAM,
+        dataPoints,
+      });
+    }
+    return { resourceMetrics: { resource: this.resource, scopeMetrics: [{ scope: SCOPE, metrics }] }, errors: [] };
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The preload: `node --require tenantscope/register app.js` or `node --import tenantscope/register app.mjs`.
+ * The only module with import side effects. It never throws into the app and never changes how it exits.
+ */
+import { isMainThread } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { getInstance, setInstance } from './instance';
+import { describeError } from './log';
+import { startTenantScope, type TenantScope } from './sdk';
+
+// `module.register` runs preloads again inside the loader-hooks thread: start once, on the main thread.
+if (isMainThread && getInstance() === undefined) {
+  setInstance(null);
+  try {
+    registerEsmHook();
+    const scope = startTenantScope(process.env);
+    if (scope !== undefined) {
+      setInstance(scope);
+      installExitHooks(scope);
+    }
+  } catch (err) {
+    process.emitWarning(`tenantscope: could not start (${describeError(err)}); the app runs uninstrumented.`);
+  }
+}
+
+/**
+ * Lets instrumentations patch ES modules with the one preload flag: import-in-the-middle's synchronous,
+ * in-thread hooks where Node supports them, otherwise its loader thread (as Elastic's distribution does).
+ */
+function registerEsmHook(): void {
+  try {
+    const hooks = require('import-in-the-middle/register-hooks.mjs') as {
+      register(): void;
+      supportsSyncHooks(): boolean;
+    };
+    if (hooks.supportsSyncHooks()) {
+      hooks.register();
+      return;
+    }
+    const mod = require('node:module') as typeof import('node:module');
+    mod.register('import-in-the-middle/hook.mjs', pathToFileURL(__filename));
+  } catch (err) {
+    process.emitWarning(`tenantscope: ESM instrumentation is off (${describeError(err)}); CommonJS modules are still instrumented.`);
+  }
+}
+
+/**
+ * Flushes on `beforeExit`, and on SIGTERM/SIGINT only when the app has its own handler for that signal:
+ * a listener of ours alone would stop Node's default exit (opentelemetry-js#1521).
+ */
+function installExitHooks(scope: TenantScope): void {
+  process.once('beforeExit', () => {
+    scope.shutdown().catch(() => undefined);
+  });
+  const onSignal = (): void => {
+    scope.forceFlush().catch(() => undefined);
+  };
+  const joined = new Set<string | symbol>();
+  process.on('newListener', (event: string | symbol, listener: unknown) => {
+    if ((event !== 'SIGTERM' && event !== 'SIGINT') || listener === onSignal || joined.has(event)) return;
+    joined.add(event);
+    // Added after the app's listener is in place (newListener fires before it is added).
+    queueMicrotask(() => process.on(event, onSignal));
+  });
+  process.on('removeListener', (event: string | symbol, listener: unknown) => {
+    if (!joined.has(event) || listener === onSignal) return;
+    if (process.listeners(event as NodeJS.Signals).every((l) => l === onSignal)) {
+      joined.delete(event);
+      process.removeListener(event, onSignal);
+    }
+  });
+}

@@ -1,0 +1,225 @@
+import {
+  context,
+  diag,
+  DiagConsoleLogger,
+  metrics,
+  propagation,
+  trace,
+  type TextMapPropagator,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { hostname, arch } from 'node:os';
+import {
+  ConsoleMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  createAlwaysRecordSampler,
+  type Sampler,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { createUpstreamInstrumentations } from '../instrumentations/upstream';
+import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
+import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
+import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './config';
+import { EndpointNormalizer } from './EndpointNormalizer';
+import { error as logError, debug } from './log';
+import { MetricStore } from './metrics/MetricStore';
+import { PrometheusServer } from './prometheus/PrometheusServer';
+import { HostPolicy } from './tenant/HostPolicy';
+import { setTenantRegistry } from './tenant/TenantContext';
+import { TenantPropagator } from './tenant/TenantPropagator';
+import { TenantRegistry } from './tenant/TenantRegistry';
+
+/** A started tenantscope pipeline. */
+export interface TenantScope {
+  readonly config: TenantScopeConfig;
+  readonly tracerProvider: TracerProvider;
+  readonly meterProvider: MeterProvider;
+  readonly store: MetricStore;
+  readonly prometheus: PrometheusServer | undefined;
+  /** Exports what is buffered without shutting down. */
+  forceFlush(): Promise<void>;
+  /** Flushes and stops; idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds and installs the providers, propagator and instrumentations from the environment. Builds the
+ * providers itself (not `NodeSDK`), so span-derived metrics work with `OTEL_TRACES_EXPORTER=none` and no
+ * SIGTERM listener is added. Returns undefined when `OTEL_SDK_DISABLED=true`.
+ */
+export function startTenantScope(env: Env = process.env): TenantScope | undefined {
+  diag.setLogger(new DiagConsoleLogger(), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
+  const config = loadConfig(env);
+  if (config.disabled) {
+    debug('OTEL_SDK_DISABLED=true: not starting');
+    return undefined;
+  }
+
+  const resource = buildResource();
+  const serviceName = String(resource.attributes['service.name'] ?? 'unknown_service:node');
+
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(buildPropagator(config));
+
+  const tenants = new TenantRegistry({ maxTenants: config.maxTenants, hashKey: config.tenantHashKey });
+  setTenantRegistry(tenants);
+  const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
+  const store = new MetricStore(resource);
+
+  const readers: MetricReader[] = [];
+  let prometheus: PrometheusServer | undefined;
+  for (const e of config.metricsExporters) {
+    if (e === 'prometheus') {
+      prometheus = new PrometheusServer({ host: config.prometheusHost, port: config.prometheusPort, store });
+      readers.push(prometheus);
+    } else {
+      const exporter: PushMetricExporter = e === 'console' ? new ConsoleMetricExporter() : otlpMetricExporter(config.otlpMetricsProtocol);
+      readers.push(
+        new PeriodicExportingMetricReader({
+          exporter,
+          exportIntervalMillis: config.metricExportIntervalMillis,
+          metricProducers: [store],
+        })
+      );
+    }
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
+  metrics.setGlobalMeterProvider(meterProvider);
+
+  const spanProcessors: SpanProcessor[] = [
+    new TenantSpanProcessor(),
+    new RedMetricsSpanProcessor({
+      store,
+      tenants,
+      endpoints,
+      serviceName,
+      maxSpanNames: config.maxSpanNames,
+      maxErrorTypes: config.maxErrorTypes,
+    }),
+  ];
+  for (const e of config.tracesExporters) {
+    if (e === 'console') spanProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
+    else spanProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol) }));
+  }
+  const tracerProvider = new TracerProvider({
+    resource,
+    // Processors see every span whatever the sampler decides, so metrics stay exact; the export processors
+    // still drop what the sampler did not sample.
+    sampler: createAlwaysRecordSampler(buildSampler(config.sampler)),
+    spanProcessors,
+  });
+  trace.setGlobalTracerProvider(tracerProvider);
+
+  registerInstrumentations({ instrumentations: createUpstreamInstrumentations(config), tracerProvider, meterProvider });
+
+  let down: Promise<void> | undefined;
+  const scope: TenantScope = {
+    config,
+    tracerProvider,
+    meterProvider,
+    store,
+    prometheus,
+    async forceFlush() {
+      await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
+    },
+    shutdown() {
+      down ??= (async () => {
+        // Spans first: their end feeds the span-derived metrics the meter provider then exports.
+        await settle(tracerProvider.shutdown(), 'tracer provider shutdown');
+        await settle(meterProvider.shutdown(), 'meter provider shutdown');
+      })();
+      return down;
+    },
+  };
+  return scope;
+}
+
+/** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */
+function buildResource(): Resource {
+  const proc = detectResources({ detectors: [processDetector] }).attributes;
+  const attrs: Record<string, string | number> = { 'host.name': hostname(), 'host.arch': arch() };
+  for (const [k, v] of Object.entries(proc)) {
+    // The command line can carry secrets (tokens passed as flags): never export it.
+    if (k === 'process.command_args' || k === 'process.command_line' || k === 'process.command') continue;
+    if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
+  }
+  return defaultResource().merge(resourceFromAttributes(attrs)).merge(detectResources({ detectors: [envDetector] }));
+}
+
+async function settle(p: Promise<unknown>, what: string): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    logError(`${what} failed`, err);
+  }
+}
+
+function buildPropagator(config: TenantScopeConfig): TextMapPropagator {
+  const list: TextMapPropagator[] = [];
+  for (const name of config.propagators) {
+    if (name === 'tracecontext') list.push(new W3CTraceContextPropagator());
+    else if (name === 'baggage') list.push(new W3CBaggagePropagator());
+    else if (name === 'b3' || name === 'b3multi') {
+      const { B3Propagator, B3InjectEncoding } = require('@opentelemetry/propagator-b3') as typeof import('@opentelemetry/propagator-b3');
+      list.push(new B3Propagator({ injectEncoding: name === 'b3' ? B3InjectEncoding.SINGLE_HEADER : B3InjectEncoding.MULTI_HEADER }));
+    }
+  }
+  return new TenantPropagator(
+    new CompositePropagator({ propagators: list }),
+    config.propagators.includes('baggage'),
+    config.tenantHeader,
+    new HostPolicy(config.baggageHosts)
+  );
+}
+
+function buildSampler(s: SamplerConfig): Sampler {
+  switch (s.name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(s.ratio);
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.ratio) });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+function otlpTraceExporter(protocol: OtlpProtocol): SpanExporter {
+  if (protocol === 'http/json') {
+    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    return new OTLPTraceExporter();
+  }
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter();
+}
+
+function otlpMetricExporter(protocol: OtlpProtocol): PushMetricExporter {
+  if (protocol === 'http/json') {
+    const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+    return new OTLPMetricExporter();
+  }
+  const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
+  return new OTLPMetricExporter();
+}

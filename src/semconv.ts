@@ -1,0 +1,118 @@
+/**
+ * The one catalog of attribute keys, metric names, label names, buckets and reserved label values.
+ * Prometheus names follow the seed's metric catalog (our contract with users' dashboards) and the
+ * names the OpenTelemetry Collector's spanmetrics connector produces (what Jaeger's Monitor tab queries).
+ */
+
+/** Span attribute carrying the (validated, possibly hashed) tenant id. */
+export const ATTR_TENANT_ID = 'tenant.id';
+/** W3C baggage entry that carries the tenant between services. */
+export const BAGGAGE_TENANT_ID = 'tenant.id';
+
+// Upstream (stable) HTTP semantic-convention keys we read on spans.
+export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
+export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
+export const ATTR_HTTP_ROUTE = 'http.route';
+export const ATTR_URL_PATH = 'url.path';
+export const ATTR_HTTP_REQUEST_BODY_SIZE = 'http.request.body.size';
+export const ATTR_SERVER_ADDRESS = 'server.address';
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_EXCEPTION_TYPE = 'exception.type';
+export const EVENT_EXCEPTION = 'exception';
+
+/** Reserved tenant label values, the same in every metric family. */
+export const TENANT_UNKNOWN = 'unknown';
+export const TENANT_INVALID = 'invalid';
+export const TENANT_OVERFLOW = 'overflow';
+
+/** Reserved endpoint label values. Real endpoints always start with `/`, so these cannot collide. */
+export const ENDPOINT_UNMATCHED = 'unmatched';
+export const ENDPOINT_OVERFLOW = 'overflow';
+/** Value used for a bounded label whose distinct values ran out (semconv spelling for "other"). */
+export const VALUE_OTHER = '_OTHER';
+
+/** A metric family of the catalog: OTLP name and unit, and the Prometheus name both export paths produce. */
+export interface MetricSpec {
+  /** Instrument name as exported over OTLP. */
+  readonly name: string;
+  /** Name Prometheus shows, in-process or after the Collector (unit and `_total` suffixes applied). */
+  readonly promName: string;
+  readonly description: string;
+  readonly unit: string;
+  /** Data-point attribute keys over OTLP; Prometheus label names are these with `.` turned into `_`. */
+  readonly labels: readonly string[];
+  /** Histogram bucket boundaries; absent for counters. */
+  readonly boundaries?: readonly number[];
+}
+
+// --- Seed catalog (RED) ---
+export const METRIC_HTTP_REQUESTS: MetricSpec = {
+  name: 'http_requests',
+  promName: 'http_requests_total',
+  description: 'Total HTTP requests',
+  unit: '',
+  labels: ['method', 'endpoint', 'status', 'tenant_id', 'service'],
+};
+export const METRIC_HTTP_REQUEST_DURATION: MetricSpec = {
+  name: 'http_request_duration_seconds',
+  promName: 'http_request_duration_seconds',
+  description: 'HTTP request duration in seconds',
+  unit: 's',
+  labels: ['method', 'endpoint', 'tenant_id', 'service'],
+  boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+};
+export const METRIC_HTTP_REQUEST_SIZE: MetricSpec = {
+  name: 'http_request_size_bytes',
+  promName: 'http_request_size_bytes',
+  description: 'HTTP request size in bytes',
+  unit: 'By',
+  labels: ['method', 'endpoint', 'service'],
+  boundaries: [100, 1000, 10000, 100000, 1000000],
+};
+export const METRIC_ERRORS: MetricSpec = {
+  name: 'errors',
+  promName: 'errors_total',
+  description: 'Total errors by type',
+  unit: '',
+  labels: ['error_type', 'service', 'tenant_id'],
+};
+
+// --- Collector spanmetrics-compatible (Jaeger Monitor tab) ---
+export const METRIC_SPAN_CALLS: MetricSpec = {
+  name: 'traces.span.metrics.calls',
+  promName: 'traces_span_metrics_calls_total',
+  description: 'Number of spans, as the spanmetrics connector counts them',
+  unit: '',
+  labels: ['service.name', 'span.name', 'span.kind', 'status.code', 'tenant.id'],
+};
+export const METRIC_SPAN_DURATION: MetricSpec = {
+  name: 'traces.span.metrics.duration',
+  promName: 'traces_span_metrics_duration_milliseconds',
+  description: 'Span duration, as the spanmetrics connector measures it',
+  unit: 'ms',
+  labels: ['service.name', 'span.name', 'span.kind', 'status.code', 'tenant.id'],
+  boundaries: [2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10000, 15000],
+};
+
+// --- tenantscope's own health metrics ---
+export const METRIC_TENANTS_FOLDED: MetricSpec = {
+  name: 'tenantscope.tenants.folded',
+  promName: 'tenantscope_tenants_folded_total',
+  description: 'Requests whose tenant was folded into "overflow" because the distinct-tenant limit was reached',
+  unit: '',
+  labels: [],
+};
+export const METRIC_ENDPOINTS_FOLDED: MetricSpec = {
+  name: 'tenantscope.endpoints.folded',
+  promName: 'tenantscope_endpoints_folded_total',
+  description: 'Requests whose endpoint was folded into "overflow" because the distinct-endpoint limit was reached',
+  unit: '',
+  labels: [],
+};
+export const METRIC_LABELS_FOLDED: MetricSpec = {
+  name: 'tenantscope.labels.folded',
+  promName: 'tenantscope_labels_folded_total',
+  description: 'Spans whose span name or error type was folded into "_OTHER" by a cardinality limit',
+  unit: '',
+  labels: ['label'],
+};

@@ -1,0 +1,70 @@
+import { createHmac } from 'node:crypto';
+import { TENANT_INVALID, TENANT_OVERFLOW, TENANT_UNKNOWN } from '../semconv';
+
+/** The charset and length a tenant id must have to be used as given. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+const RESERVED = new Set([TENANT_UNKNOWN, TENANT_INVALID, TENANT_OVERFLOW]);
+/** Bound on the memo of hashed ids, so hostile traffic cannot grow it. */
+const HASH_MEMO_LIMIT = 10_000;
+
+export interface TenantRegistryOptions {
+  /** Distinct tenants the metrics may see; later ones fold into `overflow`. */
+  maxTenants: number;
+  /** When set, ids on spans and metrics are replaced by a keyed hash. */
+  hashKey?: string;
+}
+
+/**
+ * Turns untrusted tenant values into the id that goes on spans and the label that goes on metrics.
+ * One admission set serves every metric family, so per-tenant ratios across families stay consistent.
+ */
+export class TenantRegistry {
+  private readonly _max: number;
+  private readonly _hashKey: string | undefined;
+  private readonly _admitted = new Set<string>();
+  private readonly _hashMemo = new Map<string, string>();
+  /** Metric observations folded into `overflow`. */
+  folded = 0;
+
+  constructor(options: TenantRegistryOptions) {
+    this._max = options.maxTenants;
+    this._hashKey = options.hashKey;
+  }
+
+  /** Number of distinct tenants admitted to metrics so far. */
+  get admittedCount(): number {
+    return this._admitted.size;
+  }
+
+  /**
+   * The id for spans: the validated (and, if configured, hashed) id, `invalid` for a value that fails
+   * validation or is spelled like a reserved value, `unknown` when there is none.
+   */
+  spanId(raw: unknown): string {
+    if (raw === undefined || raw === null || raw === '') return TENANT_UNKNOWN;
+    if (typeof raw !== 'string' || !TENANT_ID_PATTERN.test(raw) || RESERVED.has(raw)) return TENANT_INVALID;
+    return this._hashKey === undefined ? raw : this._hash(raw);
+  }
+
+  /** The metric label for a span id from {@link spanId}: admitted ids as they are, later ones `overflow`. */
+  label(spanId: string): string {
+    if (RESERVED.has(spanId)) return spanId;
+    if (this._admitted.has(spanId)) return spanId;
+    if (this._admitted.size < this._max) {
+      this._admitted.add(spanId);
+      return spanId;
+    }
+    return TENANT_OVERFLOW;
+  }
+
+  private _hash(id: string): string {
+    let h = this._hashMemo.get(id);
+    if (h === undefined) {
+      // 16 hex chars (64 bits): collisions are negligible at any realistic tenant count.
+      h = 't' + createHmac('sha256', this._hashKey as string).update(id).digest('hex').slice(0, 16);
+      if (this._hashMemo.size >= HASH_MEMO_LIMIT) this._hashMemo.clear();
+      this._hashMemo.set(id, h);
+    }
+    return h;
+  }
+}
