@@ -2,6 +2,7 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { IncomingMessage } from 'node:http';
 import type { TenantScopeConfig } from '../src/config';
 import { ATTR_HTTP_REQUEST_BODY_SIZE } from '../src/semconv';
+import { isOwnServerRequest } from '../src/ownServers';
 
 /**
  * Request size for `http_request_size_bytes`, from the `content-length` header only: the body is never read or
@@ -21,7 +22,7 @@ export function requestSizeAttributes(request: IncomingMessage): Record<string, 
 const FACTORIES: Record<string, () => Instrumentation> = {
   http: () => {
     const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
-    return new HttpInstrumentation({ startIncomingSpanHook: requestSizeAttributes });
+    return new HttpInstrumentation({ startIncomingSpanHook: requestSizeAttributes, ignoreIncomingRequestHook: isOwnServerRequest });
   },
   undici: () => {
     const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');

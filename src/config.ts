@@ -25,6 +25,14 @@ export interface TenantScopeConfig {
   readonly endpointTemplates: readonly string[];
   readonly maxSpanNames: number;
   readonly maxErrorTypes: number;
+  /** Keep rules: export a local trace whole when it has an error, a slow server span, or a costly model call. */
+  readonly keepErrors: boolean;
+  readonly keepSlowMs: number;
+  readonly keepModelCostUsd: number;
+  /** Bounds on spans held until their local root ends. */
+  readonly traceMaxSpans: number;
+  readonly bufferMaxSpans: number;
+  readonly traceMaxAgeMs: number;
   /** Host patterns that receive the tenant as W3C baggage (`private` = loopback, private ranges, cluster names). */
   readonly baggageHosts: readonly string[];
 }
@@ -110,6 +118,12 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     maxSpanNames: int(env, 'TENANTSCOPE_MAX_SPAN_NAMES', 500, 1, 100_000),
     maxErrorTypes: int(env, 'TENANTSCOPE_MAX_ERROR_TYPES', 100, 1, 10_000),
     baggageHosts: hostPatterns(env),
+    keepErrors: bool(env, 'TENANTSCOPE_KEEP_ERRORS', true),
+    keepSlowMs: int(env, 'TENANTSCOPE_KEEP_SLOW_MS', 2000, 0, 86_400_000),
+    keepModelCostUsd: num(env, 'TENANTSCOPE_KEEP_MODEL_COST_USD', 0.05, 0, 1_000_000),
+    traceMaxSpans: int(env, 'TENANTSCOPE_TRACE_MAX_SPANS', 1000, 1, 1_000_000),
+    bufferMaxSpans: int(env, 'TENANTSCOPE_BUFFER_MAX_SPANS', 20_000, 1, 10_000_000),
+    traceMaxAgeMs: int(env, 'TENANTSCOPE_TRACE_MAX_AGE_MS', 60_000, 100, 86_400_000),
   };
 }
 
@@ -174,6 +188,15 @@ function int(env: Env, name: string, dflt: number, min: number, max: number): nu
   const n = Number(v);
   if (Number.isInteger(n) && n >= min && n <= max) return n;
   warn(`${name}="${clip(v)}" is not a whole number from ${min} to ${max}; using ${dflt}`);
+  return dflt;
+}
+
+function num(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const v = str(env, name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (Number.isFinite(n) && n >= min && n <= max) return n;
+  warn(`${name}="${clip(v)}" is not a number from ${min} to ${max}; using ${dflt}`);
   return dflt;
 }
 

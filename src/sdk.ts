@@ -34,6 +34,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
+import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './config';
@@ -103,8 +104,9 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
 
-  const spanProcessors: SpanProcessor[] = [
-    new TenantSpanProcessor(),
+  // Metric processors see every span once, after its local trace is decided (exact at any sampling ratio,
+  // with the request's final tenant); export processors get sampled spans and traces kept by rule.
+  const metricProcessors: SpanProcessor[] = [
     new RedMetricsSpanProcessor({
       store,
       tenants,
@@ -114,14 +116,25 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       maxErrorTypes: config.maxErrorTypes,
     }),
   ];
+  const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
-    if (e === 'console') spanProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
-    else spanProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol) }));
+    if (e === 'console') exportProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
+    else exportProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol) }));
   }
+  const spanProcessors: SpanProcessor[] = [
+    new TenantSpanProcessor(),
+    new LocalTraceSpanProcessor({
+      metricProcessors,
+      exportProcessors,
+      exportEnabled: config.sampler.name !== 'always_off',
+      keep: { errors: config.keepErrors, slowServerMs: config.keepSlowMs, modelCostUsd: config.keepModelCostUsd },
+      bounds: { maxSpansPerTrace: config.traceMaxSpans, maxBufferedSpans: config.bufferMaxSpans, maxAgeMs: config.traceMaxAgeMs },
+      store,
+    }),
+  ];
   const tracerProvider = new TracerProvider({
     resource,
-    // Processors see every span whatever the sampler decides, so metrics stay exact; the export processors
-    // still drop what the sampler did not sample.
+    // Processors see every span whatever the sampler decides (RECORD_ONLY), so metrics stay exact.
     sampler: createAlwaysRecordSampler(buildSampler(config.sampler)),
     spanProcessors,
   });

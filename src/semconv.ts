@@ -20,6 +20,13 @@ export const ATTR_ERROR_TYPE = 'error.type';
 export const ATTR_EXCEPTION_TYPE = 'exception.type';
 export const EVENT_EXCEPTION = 'exception';
 
+/**
+ * Computed cost of a model call in USD, set on model-call spans (issue 3); read by the keep-by-cost export rule.
+ */
+export const ATTR_MODEL_COST_USD = 'tenantscope.cost.usd';
+/** Set on exported spans of a local trace that was exported by a keep rule although the sampler dropped it. */
+export const ATTR_KEPT_BY = 'tenantscope.kept_by';
+
 /** Reserved tenant label values, the same in every metric family. */
 export const TENANT_UNKNOWN = 'unknown';
 export const TENANT_INVALID = 'invalid';
@@ -115,4 +122,34 @@ export const METRIC_LABELS_FOLDED: MetricSpec = {
   description: 'Spans whose span name or error type was folded into "_OTHER" by a cardinality limit',
   unit: '',
   labels: ['label'],
+};
+
+// --- Sampling and export (issue 4) ---
+export const METRIC_SPANS_SEEN: MetricSpec = {
+  name: 'tenantscope.spans.seen',
+  promName: 'tenantscope_spans_seen_total',
+  description: 'Spans that ended in this process (all of them feed the span-derived metrics, whatever the sampler decided)',
+  unit: '',
+  labels: [],
+};
+export const METRIC_SPANS_EXPORTED: MetricSpec = {
+  name: 'tenantscope.spans.exported',
+  promName: 'tenantscope_spans_exported_total',
+  description: 'Spans handed to the trace exporters, by why: "sampled" by the sampler, or kept by a rule ("error", "slow", "cost")',
+  unit: '',
+  labels: ['reason'],
+};
+export const METRIC_SPANS_DROPPED: MetricSpec = {
+  name: 'tenantscope.spans.dropped',
+  promName: 'tenantscope_spans_dropped_total',
+  description: 'Spans not exported, by why: "not_sampled" (the sampler dropped them and no rule kept them) or "export_off" (no trace exporter, or always_off)',
+  unit: '',
+  labels: ['reason'],
+};
+export const METRIC_TRACES_FLUSHED_EARLY: MetricSpec = {
+  name: 'tenantscope.local_traces.flushed_early',
+  promName: 'tenantscope_local_traces_flushed_early_total',
+  description: 'Local traces decided before their root ended because a buffer bound was hit ("max_spans", "max_age", "max_buffered")',
+  unit: '',
+  labels: ['reason'],
 };

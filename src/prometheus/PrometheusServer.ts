@@ -12,6 +12,7 @@ import { describeError, error as logError, debug } from '../log';
 import { escapeLabelValue, formatNumber, promLabelName } from '../metrics/MetricFamily';
 import type { MetricStore } from '../metrics/MetricStore';
 import { prometheusName } from './naming';
+import { markOwnServer } from '../ownServers';
 
 export interface PrometheusServerOptions {
   host: string;
@@ -40,6 +41,7 @@ export class PrometheusServer extends MetricReader {
     this._store = options.store;
     this._sliceMillis = options.sliceMillis ?? 8;
     this._server = createServer((req, res) => this._handle(req, res));
+    markOwnServer(this._server);
     // Our server must never keep the app alive.
     this._server.unref();
     this._listening = new Promise((resolve) => {

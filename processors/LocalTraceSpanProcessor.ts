@@ -1,0 +1,254 @@
+import { SpanKind, SpanStatusCode, TraceFlags, trace, type Context, type SpanContext } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { describeError, warnOnce } from '../src/log';
+import type { CounterSeries } from '../src/metrics/MetricFamily';
+import type { MetricStore } from '../src/metrics/MetricStore';
+import {
+  ATTR_KEPT_BY,
+  ATTR_MODEL_COST_USD,
+  ATTR_TENANT_ID,
+  METRIC_SPANS_DROPPED,
+  METRIC_SPANS_EXPORTED,
+  METRIC_SPANS_SEEN,
+  METRIC_TRACES_FLUSHED_EARLY,
+} from '../src/semconv';
+import { tenantCellOf } from './TenantSpanProcessor';
+
+export interface KeepRules {
+  /** Keep a local trace that has a span with status ERROR. */
+  errors: boolean;
+  /** Keep a local trace whose server span took longer than this (ms); 0 turns the rule off. */
+  slowServerMs: number;
+  /** Keep a local trace with a model call costing more than this (USD); 0 turns the rule off. */
+  modelCostUsd: number;
+}
+
+export interface LocalTraceBounds {
+  /** Ended spans one local trace may hold before it is decided early. */
+  maxSpansPerTrace: number;
+  /** Ended spans all local traces together may hold; past it the oldest is decided early. */
+  maxBufferedSpans: number;
+  /** Age (ms) after which a local trace whose root has not ended is decided early. */
+  maxAgeMs: number;
+}
+
+export interface LocalTraceSpanProcessorOptions {
+  /** Processors that derive metrics; they see every span once, after its local trace is decided. */
+  metricProcessors: SpanProcessor[];
+  /** Export processors (batch/simple); they get sampled spans and spans of kept traces. */
+  exportProcessors: SpanProcessor[];
+  /** False under `always_off`: nothing is exported at all, whatever the rules. */
+  exportEnabled: boolean;
+  keep: KeepRules;
+  bounds: LocalTraceBounds;
+  store: MetricStore;
+}
+
+const LOCAL_TRACE = Symbol('tenantscope.localTrace');
+type WithLocalTrace = { [LOCAL_TRACE]?: LocalTrace };
+
+/** The spans of one trace that run in this process under one local root. */
+class LocalTrace {
+  spans: ReadableSpan[] = [];
+  /** Why the trace is kept by rule, once a span matched one. */
+  keep: string | undefined;
+  /** True once the root ended or a bound forced the decision; later spans go straight through. */
+  decided = false;
+  constructor(
+    readonly root: Span,
+    readonly startedAt: number
+  ) {}
+}
+
+/**
+ * Holds each local trace's ended spans until its local root ends (bounded by count and age), then: stamps the
+ * request's final tenant on every span (a tenant set after an auth query reaches that query's span), feeds every
+ * span to the metric processors (so metrics are exact at any sampling ratio), and hands to the exporters the
+ * spans the sampler sampled plus whole local traces a keep rule matched (error, slow server span, costly model
+ * call). Unsampled spans are never copied or serialised; kept ones are exported through a read-only view that
+ * reports them as sampled, since the stock batch processor drops unsampled spans.
+ */
+export class LocalTraceSpanProcessor implements SpanProcessor {
+  private readonly _metrics: SpanProcessor[];
+  private readonly _exporters: SpanProcessor[];
+  private readonly _exportEnabled: boolean;
+  private readonly _keep: KeepRules;
+  private readonly _bounds: LocalTraceBounds;
+  /** Local traces whose root has not ended, oldest first (Map keeps insertion order). */
+  private readonly _open = new Map<LocalTrace, true>();
+  private _buffered = 0;
+  private readonly _timer: NodeJS.Timeout;
+  private readonly _seen: CounterSeries;
+  private readonly _exportedSampled: CounterSeries;
+  private readonly _exportedByRule = new Map<string, CounterSeries>();
+  private readonly _droppedNotSampled: CounterSeries;
+  private readonly _droppedExportOff: CounterSeries;
+  private readonly _early = new Map<string, CounterSeries>();
+
+  constructor(options: LocalTraceSpanProcessorOptions) {
+    this._metrics = options.metricProcessors;
+    this._exporters = options.exportProcessors;
+    this._exportEnabled = options.exportEnabled && options.exportProcessors.length > 0;
+    this._keep = options.keep;
+    this._bounds = options.bounds;
+    const store = options.store;
+    this._seen = store.counter(METRIC_SPANS_SEEN).get([]);
+    const exported = store.counter(METRIC_SPANS_EXPORTED);
+    this._exportedSampled = exported.get(['sampled']);
+    for (const r of ['error', 'slow', 'cost']) this._exportedByRule.set(r, exported.get([r]));
+    const dropped = store.counter(METRIC_SPANS_DROPPED);
+    this._droppedNotSampled = dropped.get(['not_sampled']);
+    this._droppedExportOff = dropped.get(['export_off']);
+    const early = store.counter(METRIC_TRACES_FLUSHED_EARLY);
+    for (const r of ['max_spans', 'max_age', 'max_buffered', 'shutdown']) this._early.set(r, early.get([r]));
+    this._timer = setInterval(() => this._sweep(), Math.max(100, Math.min(5000, this._bounds.maxAgeMs / 2)));
+    this._timer.unref();
+  }
+
+  onStart(span: Span, parentContext: Context): void {
+    try {
+      const parent = trace.getSpan(parentContext) as WithLocalTrace | undefined;
+      let lt = parent?.[LOCAL_TRACE];
+      if (lt === undefined) {
+        // No local parent (a root, or a remote parent): this span is a local root.
+        lt = new LocalTrace(span, performance.now());
+        this._open.set(lt, true);
+        this._bound(lt.startedAt);
+      }
+      (span as unknown as WithLocalTrace)[LOCAL_TRACE] = lt;
+    } catch (err) {
+      warnOnce('localtrace-onStart', `span buffering skipped a span: ${describeError(err)}`);
+    }
+  }
+
+  onEnd(span: ReadableSpan): void {
+    try {
+      this._seen.value++;
+      const lt = (span as unknown as WithLocalTrace)[LOCAL_TRACE];
+      if (lt === undefined) {
+        this._finish(span, undefined);
+        return;
+      }
+      if (lt.keep === undefined) lt.keep = this._keepReason(span);
+      if (lt.decided) {
+        this._finish(span, lt);
+        return;
+      }
+      lt.spans.push(span);
+      this._buffered++;
+      if (span === (lt.root as unknown as ReadableSpan)) this._decide(lt, undefined);
+      else if (lt.spans.length >= this._bounds.maxSpansPerTrace) this._decide(lt, 'max_spans');
+      else if (this._buffered > this._bounds.maxBufferedSpans) this._decideOldest('max_buffered');
+    } catch (err) {
+      warnOnce('localtrace-onEnd', `span buffering skipped a span: ${describeError(err)}`);
+    }
+  }
+
+  /** Spans currently held, waiting for their local root (for tests and self-metrics). */
+  get bufferedSpans(): number {
+    return this._buffered;
+  }
+
+  /** Local traces whose root has not ended. */
+  get openTraces(): number {
+    return this._open.size;
+  }
+
+  private _keepReason(span: ReadableSpan): string | undefined {
+    const k = this._keep;
+    if (k.errors && span.status.code === SpanStatusCode.ERROR) return 'error';
+    if (k.slowServerMs > 0 && span.kind === SpanKind.SERVER) {
+      const d = span.duration;
+      if (d[0] * 1e3 + d[1] / 1e6 > k.slowServerMs) return 'slow';
+    }
+    if (k.modelCostUsd > 0) {
+      const c = span.attributes[ATTR_MODEL_COST_USD];
+      if (typeof c === 'number' && c > k.modelCostUsd) return 'cost';
+    }
+    return undefined;
+  }
+
+  /** Enforces the age and count bounds when a new local trace starts. */
+  private _bound(now: number): void {
+    for (const lt of this._open.keys()) {
+      if (now - lt.startedAt <= this._bounds.maxAgeMs && this._open.size <= this._bounds.maxBufferedSpans) break;
+      this._decide(lt, now - lt.startedAt > this._bounds.maxAgeMs ? 'max_age' : 'max_buffered');
+    }
+  }
+
+  private _sweep(): void {
+    try {
+      this._bound(performance.now());
+    } catch (err) {
+      warnOnce('localtrace-sweep', `span buffer sweep failed: ${describeError(err)}`);
+    }
+  }
+
+  private _decideOldest(reason: string): void {
+    for (const lt of this._open.keys()) {
+      if (lt.spans.length === 0) continue;
+      this._decide(lt, reason);
+      return;
+    }
+  }
+
+  /** Decides a local trace: its root ended (reason undefined) or a bound was hit. */
+  private _decide(lt: LocalTrace, early: string | undefined): void {
+    if (early !== undefined) {
+      const c = this._early.get(early);
+      if (c !== undefined) c.value++;
+    }
+    lt.decided = true;
+    this._open.delete(lt);
+    const spans = lt.spans;
+    lt.spans = [];
+    this._buffered -= spans.length;
+    for (let i = 0; i < spans.length; i++) this._finish(spans[i], lt);
+  }
+
+  private _finish(span: ReadableSpan, lt: LocalTrace | undefined): void {
+    // The request's final tenant, also on spans that ended before the app called setTenant. The span has
+    // ended, so its attributes object is written directly (setAttribute would refuse).
+    const cell = tenantCellOf(span);
+    if (cell !== undefined && span.attributes[ATTR_TENANT_ID] !== cell.id) {
+      (span.attributes as Record<string, unknown>)[ATTR_TENANT_ID] = cell.id;
+    }
+    for (let i = 0; i < this._metrics.length; i++) this._metrics[i].onEnd(span);
+    if (!this._exportEnabled) {
+      this._droppedExportOff.value++;
+      return;
+    }
+    const sc = span.spanContext();
+    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0) {
+      this._exportedSampled.value++;
+      for (let i = 0; i < this._exporters.length; i++) this._exporters[i].onEnd(span);
+      return;
+    }
+    const keep = lt?.keep;
+    if (keep === undefined) {
+      this._droppedNotSampled.value++;
+      return;
+    }
+    const c = this._exportedByRule.get(keep);
+    if (c !== undefined) c.value++;
+    (span.attributes as Record<string, unknown>)[ATTR_KEPT_BY] = keep;
+    const view = sampledView(span, sc);
+    for (let i = 0; i < this._exporters.length; i++) this._exporters[i].onEnd(view);
+  }
+
+  async forceFlush(): Promise<void> {
+    await Promise.all(this._exporters.map((e) => e.forceFlush()));
+  }
+
+  async shutdown(): Promise<void> {
+    clearInterval(this._timer);
+    for (const lt of [...this._open.keys()]) this._decide(lt, 'shutdown');
+    await Promise.all(this._exporters.map((e) => e.shutdown()));
+  }
+}
+
+/** A read-only view of an ended span that reports it as sampled; everything else reads through to the span. */
+function sampledView(span: ReadableSpan, sc: SpanContext): ReadableSpan {
+  const flagged: SpanContext = { ...sc, traceFlags: sc.traceFlags | TraceFlags.SAMPLED };
+  return Object.create(span, { spanContext: { value: () => flagged } }) as ReadableSpan;
+}
