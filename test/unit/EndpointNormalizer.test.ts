@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config';
+import { EndpointNormalizer } from '../../src/EndpointNormalizer';
+
+const norm = (path: string, templates?: string[]): string => new EndpointNormalizer({ maxEndpoints: 100, templates }).normalizePath(path);
+
+test('numeric segments fold into :id', () => {
+  assert.equal(norm('/users/123'), '/users/:id');
+  assert.equal(norm('/users/0/orders/98765432101234'), '/users/:id/orders/:id');
+});
+
+test('UUIDs fold into :uuid, with or without dashes and in any case', () => {
+  assert.equal(norm('/c/550e8400-e29b-41d4-a716-446655440000'), '/c/:uuid');
+  assert.equal(norm('/c/550E8400E29B41D4A716446655440000'), '/c/:uuid');
+});
+
+test('hex strings of 16 characters or more fold into :hash', () => {
+  assert.equal(norm('/blob/deadbeefdeadbeef'), '/blob/:hash');
+  assert.equal(norm('/commit/0123456789abcdef0123456789abcdef01234567'), '/commit/:hash');
+  // 15 hex characters with digits: a generated-looking token, folded as an id; 8 letters-only hex stays.
+  assert.equal(norm('/blob/0123456789abcde'), '/blob/:id');
+  assert.equal(norm('/blob/deadbeef'), '/blob/deadbeef');
+});
+
+test('long tokens mixing letters and digits fold into :id, short words and versions stay', () => {
+  assert.equal(norm('/orders/ord-20391'), '/orders/:id');
+  assert.equal(norm('/reports/2024-05-30'), '/reports/:id');
+  assert.equal(norm('/v1/chats'), '/v1/chats');
+  assert.equal(norm('/api/v2/health'), '/api/v2/health');
+  assert.equal(norm('/oauth2'), '/oauth2');
+});
+
+test('underscores are ordinary path characters; an underscore id with digits folds into :id', () => {
+  assert.equal(norm('/v1/chat_completions'), '/v1/chat_completions');
+  assert.equal(norm('/conversations/conv_8f3k2j1'), '/conversations/:id');
+});
+
+test('unsafe and over-long segments fold into :param', () => {
+  assert.equal(norm('/search/hello%20world'), '/search/:param');
+  assert.equal(norm('/x/{"a":1}'), '/x/:param');
+  assert.equal(norm('/x/a b'), '/x/:param');
+  assert.equal(norm('/x/' + 'z'.repeat(65)), '/x/:param');
+  assert.equal(norm('/x/' + 'z'.repeat(64)), '/x/' + 'z'.repeat(64));
+  assert.equal(norm('/x/é'), '/x/:param');
+});
+
+test('query strings and fragments are dropped', () => {
+  assert.equal(norm('/users/42?token=secret&tenant=acme'), '/users/:id');
+  assert.equal(norm('/docs#section-2'), '/docs');
+  assert.equal(norm('/?q=1'), '/');
+});
+
+test('empty segments collapse and the root stays /', () => {
+  assert.equal(norm(''), '/');
+  assert.equal(norm('/'), '/');
+  assert.equal(norm('//a///b/'), '/a/b');
+});
+
+test('paths deeper than 8 segments keep 8 and end in /*', () => {
+  assert.equal(norm('/a/b/c/d/e/f/g/h'), '/a/b/c/d/e/f/g/h');
+  assert.equal(norm('/a/b/c/d/e/f/g/h/i/j/k'), '/a/b/c/d/e/f/g/h/*');
+});
+
+test('configured templates win over folding, segment by segment, :param or {param} style', () => {
+  const t = ['/v1/chats/:chatId/messages', '/v1/users/{userId}'];
+  assert.equal(norm('/v1/chats/abc/messages', t), '/v1/chats/:chatId/messages');
+  assert.equal(norm('/v1/chats/12/messages?x=1', t), '/v1/chats/:chatId/messages');
+  assert.equal(norm('/v1/users/bob', t), '/v1/users/{userId}');
+  // Different length or literal: default folding.
+  assert.equal(norm('/v1/chats/12/messages/7', t), '/v1/chats/:id/messages/:id');
+  assert.equal(norm('/v1/chat/12/messages', t), '/v1/chat/:id/messages');
+});
+
+test('templates come from TENANTSCOPE_ENDPOINT_TEMPLATES', () => {
+  const config = loadConfig({ TENANTSCOPE_ENDPOINT_TEMPLATES: '/t/:tenant/chats/:chat, /health' });
+  assert.deepEqual(config.endpointTemplates, ['/t/:tenant/chats/:chat', '/health']);
+  const n = new EndpointNormalizer({ maxEndpoints: 10, templates: config.endpointTemplates });
+  assert.equal(n.endpoint(undefined, '/t/acme/chats/c1', 200), '/t/:tenant/chats/:chat');
+});
+
+test('the framework route wins over the raw path', () => {
+  const n = new EndpointNormalizer({ maxEndpoints: 10 });
+  assert.equal(n.endpoint('/users/:userId', '/users/42', 200), '/users/:userId');
+  assert.equal(n.endpoint('', '/users/42', 200), '/users/:id');
+});
+
+test('a 404 without a route, or a request without a path, is unmatched and takes no admission slot', () => {
+  const n = new EndpointNormalizer({ maxEndpoints: 1 });
+  assert.equal(n.endpoint(undefined, '/wp-admin/setup.php', 404), 'unmatched');
+  assert.equal(n.endpoint(undefined, undefined, 200), 'unmatched');
+  assert.equal(n.endpoint(undefined, '/a', 200), '/a');
+  assert.equal(n.folded, 0);
+  // A 404 on a matched route keeps its route.
+  assert.equal(n.endpoint('/a', '/a', 404), '/a');
+});
+
+test('past the endpoint limit new endpoints fold into overflow and every folded request is counted', () => {
+  const n = new EndpointNormalizer({ maxEndpoints: 3 });
+  assert.equal(n.endpoint(undefined, '/a', 200), '/a');
+  assert.equal(n.endpoint('/b/:id', '/b/1', 200), '/b/:id');
+  assert.equal(n.endpoint(undefined, '/c/9', 200), '/c/:id');
+  assert.equal(n.endpoint(undefined, '/d', 200), 'overflow');
+  assert.equal(n.endpoint(undefined, '/e', 500), 'overflow');
+  assert.equal(n.endpoint(undefined, '/d', 200), 'overflow');
+  // Admitted endpoints keep working, including new raw ids on them.
+  assert.equal(n.endpoint(undefined, '/c/12345', 200), '/c/:id');
+  assert.equal(n.folded, 3);
+});
+
+test('a route longer than 256 characters becomes overflow', () => {
+  const n = new EndpointNormalizer({ maxEndpoints: 10 });
+  assert.equal(n.endpoint('/' + 'r'.repeat(256), '/x', 200), 'overflow');
+});
+
+test('ten thousand distinct raw ids on one route give one endpoint', () => {
+  const n = new EndpointNormalizer({ maxEndpoints: 5 });
+  const seen = new Set<string>();
+  for (let i = 0; i < 10_000; i++) seen.add(n.endpoint(undefined, `/chats/${i * 7919}/messages/${crypto.randomUUID()}`, 200));
+  assert.deepEqual([...seen], ['/chats/:id/messages/:uuid']);
+  assert.equal(n.folded, 0);
+});
