@@ -12,6 +12,13 @@ export interface TenantScopeConfig {
   readonly prometheusHost: string;
   readonly prometheusPort: number;
   readonly metricExportIntervalMillis: number;
+  /** Batch span processor settings from the standard `OTEL_BSP_*` variables (SDK 3.x no longer reads them itself). */
+  readonly batchSpanProcessor: {
+    readonly scheduledDelayMillis: number;
+    readonly exportTimeoutMillis: number;
+    readonly maxQueueSize: number;
+    readonly maxExportBatchSize: number;
+  };
   readonly propagators: readonly string[];
   readonly enabledInstrumentations: readonly string[] | undefined;
   readonly disabledInstrumentations: readonly string[];
@@ -105,6 +112,12 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
+    batchSpanProcessor: {
+      scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
+      exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
+      maxQueueSize: int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000),
+      maxExportBatchSize: int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000),
+    },
     propagators: list(env, 'OTEL_PROPAGATORS', ['tracecontext', 'baggage'], PROPAGATORS),
     enabledInstrumentations:
       enabled === undefined ? undefined : list(env, 'OTEL_NODE_ENABLED_INSTRUMENTATIONS', [...INSTRUMENTATION_NAMES], INSTRUMENTATION_NAMES),

@@ -119,7 +119,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
     if (e === 'console') exportProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
-    else exportProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol) }));
+    else exportProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol), ...config.batchSpanProcessor }));
   }
   const spanProcessors: SpanProcessor[] = [
     new TenantSpanProcessor(),
