@@ -153,3 +153,59 @@ export const METRIC_TRACES_FLUSHED_EARLY: MetricSpec = {
   unit: '',
   labels: ['reason'],
 };
+
+// --- Seed catalog (AI model calls) and GenAI semantic-convention client metrics ---
+/** Reserved `model` label value for a model past the distinct-model limit (and for no model at all). */
+export const MODEL_OTHER = VALUE_OTHER;
+export const METRIC_MODEL_API_CALLS: MetricSpec = {
+  name: 'model_api_calls',
+  promName: 'model_api_calls_total',
+  description: 'Total model API calls',
+  unit: '',
+  labels: ['provider', 'model', 'tenant_id', 'operation_type', 'status'],
+};
+export const METRIC_MODEL_API_DURATION: MetricSpec = {
+  name: 'model_api_duration_seconds',
+  promName: 'model_api_duration_seconds',
+  description: 'Model API call duration in seconds',
+  unit: 's',
+  labels: ['provider', 'model', 'tenant_id', 'operation_type'],
+  boundaries: [0.5, 1, 2, 5, 10, 30, 60],
+};
+export const METRIC_MODEL_API_TOKENS: MetricSpec = {
+  name: 'model_api_tokens',
+  promName: 'model_api_tokens_total',
+  description: 'Total tokens used, by billing class (input = uncached input; the four classes sum to the billed total)',
+  unit: '{token}',
+  labels: ['provider', 'model', 'tenant_id', 'token_type'],
+};
+export const METRIC_MODEL_API_COST: MetricSpec = {
+  name: 'model_api_cost_cents',
+  promName: 'model_api_cost_cents_total',
+  description: 'Total model API cost in US cents, from the price table in force',
+  unit: '{cent}',
+  labels: ['provider', 'model', 'tenant_id'],
+};
+export const METRIC_GEN_AI_TOKEN_USAGE: MetricSpec = {
+  name: 'gen_ai.client.token.usage',
+  promName: 'gen_ai_client_token_usage',
+  description: 'Number of input and output tokens used (GenAI semantic conventions)',
+  unit: '{token}',
+  labels: ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.token.type', 'gen_ai.request.model'],
+  boundaries: [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+};
+export const METRIC_GEN_AI_OPERATION_DURATION: MetricSpec = {
+  name: 'gen_ai.client.operation.duration',
+  promName: 'gen_ai_client_operation_duration_seconds',
+  description: 'GenAI operation duration (GenAI semantic conventions); error.type is empty on success',
+  unit: 's',
+  labels: ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.request.model', 'error.type'],
+  boundaries: [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92],
+};
+export const METRIC_MODELS_UNPRICED: MetricSpec = {
+  name: 'tenantscope.models.unpriced',
+  promName: 'tenantscope_models_unpriced_total',
+  description: 'Model calls whose model has no price in the price table: tokens are counted, cost is not',
+  unit: '',
+  labels: ['model'],
+};
