@@ -98,6 +98,8 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     if (HEADER_NAME.test(header)) tenantHeader = header.toLowerCase();
     else warn(`TENANTSCOPE_TENANT_HEADER="${clip(header)}" is not a valid HTTP header name; using "x-tenant-id"`);
   }
+  // Read once: both signals fall back to it, and a bad value must log one line, not one per signal.
+  const otlpProtocol = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', PROTOCOLS);
   const hashKey = str(env, 'TENANTSCOPE_TENANT_HASH_KEY');
   if (hashKey !== undefined && hashKey.length < 16) {
     warn('TENANTSCOPE_TENANT_HASH_KEY is shorter than 16 characters; it is used, but a longer random key is safer');
@@ -107,8 +109,8 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     logLevel: loadLogLevel(env),
     tracesExporters: [...new Set(tracesExporters)],
     metricsExporters: [...new Set(metricsExporters)],
-    otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'),
-    otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL'),
+    otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
+    otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
@@ -140,10 +142,10 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   };
 }
 
-function protocol(env: Env, signalName: string): OtlpProtocol {
-  const allowed = ['http/protobuf', 'http/json'];
-  const general = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', allowed);
-  return oneOf<OtlpProtocol>(env, signalName, general, allowed);
+const PROTOCOLS = ['http/protobuf', 'http/json'];
+
+function protocol(env: Env, signalName: string, general: OtlpProtocol): OtlpProtocol {
+  return oneOf<OtlpProtocol>(env, signalName, general, PROTOCOLS);
 }
 
 function loadSampler(env: Env): SamplerConfig {
@@ -171,11 +173,18 @@ function templates(env: Env): string[] {
 
 function hostPatterns(env: Env): string[] {
   const out: string[] = [];
+  const bad: string[] = [];
   for (const p of list(env, 'TENANTSCOPE_BAGGAGE_HOSTS', ['private'], undefined)) {
     if (/^(\*\.)?[a-z0-9.:_-]+$/i.test(p) || p === '*') out.push(p.toLowerCase());
-    else warn(`TENANTSCOPE_BAGGAGE_HOSTS: "${clip(p)}" is not a host name, "*.suffix", "private" or "*"; ignored`);
+    else bad.push(`"${clip(p)}"`);
   }
-  return out;
+  if (bad.length === 0) return out;
+  // Nothing usable left: the default, like every other bad value (one line either way).
+  const fallback = out.length === 0;
+  warn(
+    `TENANTSCOPE_BAGGAGE_HOSTS: ${bad.join(', ')} not a host name, "*.suffix", "private" or "*"; ${fallback ? 'using "private"' : 'ignored'}`
+  );
+  return fallback ? ['private'] : out;
 }
 
 function str(env: Env, name: string): string | undefined {
@@ -231,15 +240,18 @@ function list(env: Env, name: string, dflt: string[], allowed: readonly string[]
     .filter((s) => s !== '');
   if (allowed === undefined) return items;
   const good: string[] = [];
+  const bad: string[] = [];
   for (const item of items) {
     const l = item.toLowerCase();
     if (allowed.includes(l)) good.push(l);
-    else warn(`${name}: "${clip(item)}" is not one of ${allowed.join(', ')}; ignored`);
+    else bad.push(`"${clip(item)}"`);
   }
+  // One line per bad value, whatever it contains.
   if (good.length === 0 && items.length > 0) {
-    warn(`${name}="${clip(v)}" names nothing usable; using "${dflt.join(',')}"`);
+    warn(`${name}="${clip(v)}" names nothing usable (allowed: ${allowed.join(', ')}); using "${dflt.join(',')}"`);
     return dflt;
   }
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not one of ${allowed.join(', ')}; ignored`);
   return good;
 }
 
