@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, test } from 'node:test';
+import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
+import { INSTRUMENTATION_NAMES, loadConfig, type Env, type TenantScopeConfig } from '../../src/config';
+
+let warnings: string[] = [];
+const logger: DiagLogger = {
+  error: (m: string) => warnings.push(`error ${m}`),
+  warn: (m: string) => warnings.push(m),
+  info: () => undefined,
+  debug: () => undefined,
+  verbose: () => undefined,
+};
+
+beforeEach(() => {
+  warnings = [];
+  diag.setLogger(logger, { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true });
+});
+afterEach(() => diag.disable());
+
+const DEFAULTS = loadConfig({});
+
+test('an empty environment gives the documented defaults and no warning', () => {
+  assert.deepEqual(warnings, []);
+  const c = loadConfig({});
+  assert.deepEqual(warnings, []);
+  assert.equal(c.disabled, false);
+  assert.equal(c.logLevel, DiagLogLevel.INFO);
+  assert.deepEqual(c.tracesExporters, ['otlp']);
+  assert.deepEqual(c.metricsExporters, ['otlp']);
+  assert.equal(c.otlpTracesProtocol, 'http/protobuf');
+  assert.equal(c.otlpMetricsProtocol, 'http/protobuf');
+  assert.equal(c.prometheusHost, '0.0.0.0');
+  assert.equal(c.prometheusPort, 9464);
+  assert.equal(c.metricExportIntervalMillis, 60000);
+  assert.deepEqual(c.propagators, ['tracecontext', 'baggage']);
+  assert.equal(c.enabledInstrumentations, undefined);
+  assert.deepEqual(c.disabledInstrumentations, []);
+  assert.deepEqual(c.sampler, { name: 'parentbased_always_on', ratio: 1 });
+  assert.equal(c.tenantHeader, 'x-tenant-id');
+  assert.equal(c.maxTenants, 1000);
+  assert.equal(c.tenantHashKey, undefined);
+  assert.equal(c.maxEndpoints, 200);
+  assert.deepEqual(c.endpointTemplates, []);
+  assert.equal(c.maxSpanNames, 500);
+  assert.equal(c.maxErrorTypes, 100);
+  assert.deepEqual(c.baggageHosts, ['private']);
+});
+
+test('good values are taken, lists normalised and de-duplicated', () => {
+  const c = loadConfig({
+    OTEL_SDK_DISABLED: 'TRUE',
+    OTEL_LOG_LEVEL: 'debug',
+    OTEL_TRACES_EXPORTER: 'console, otlp, console',
+    OTEL_METRICS_EXPORTER: 'prometheus,none',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_PROMETHEUS_PORT: '0',
+    OTEL_PROPAGATORS: 'tracecontext,b3',
+    OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,PG',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.25',
+    TENANTSCOPE_TENANT_HEADER: 'X-Org-ID',
+    TENANTSCOPE_MAX_TENANTS: '50',
+    TENANTSCOPE_TENANT_HASH_KEY: 'a-long-enough-secret-key',
+    TENANTSCOPE_BAGGAGE_HOSTS: 'private, *.corp.example, Billing.svc',
+  });
+  assert.deepEqual(warnings, []);
+  assert.equal(c.disabled, true);
+  assert.equal(c.logLevel, DiagLogLevel.DEBUG);
+  assert.deepEqual(c.tracesExporters, ['console', 'otlp']);
+  assert.deepEqual(c.metricsExporters, ['prometheus']);
+  assert.equal(c.otlpTracesProtocol, 'http/json');
+  assert.equal(c.otlpMetricsProtocol, 'http/protobuf');
+  assert.equal(c.prometheusPort, 0);
+  assert.deepEqual(c.propagators, ['tracecontext', 'b3']);
+  assert.deepEqual(c.enabledInstrumentations, ['http', 'pg']);
+  assert.deepEqual(c.sampler, { name: 'parentbased_traceidratio', ratio: 0.25 });
+  assert.equal(c.tenantHeader, 'x-org-id');
+  assert.equal(c.maxTenants, 50);
+  assert.equal(c.tenantHashKey, 'a-long-enough-secret-key');
+  assert.deepEqual(c.baggageHosts, ['private', '*.corp.example', 'billing.svc']);
+});
+
+/** [variable, bad value, the config field it sets]: each must give the default and exactly one warning naming it. */
+const BAD: [string, string, keyof TenantScopeConfig][] = [
+  ['OTEL_SDK_DISABLED', 'yes', 'disabled'],
+  ['OTEL_LOG_LEVEL', 'loud', 'logLevel'],
+  ['OTEL_TRACES_EXPORTER', 'zipkin', 'tracesExporters'],
+  ['OTEL_METRICS_EXPORTER', 'statsd', 'metricsExporters'],
+  ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'otlpTracesProtocol'],
+  ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'grpc', 'otlpTracesProtocol'],
+  ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'thrift', 'otlpMetricsProtocol'],
+  ['OTEL_EXPORTER_PROMETHEUS_PORT', '99999', 'prometheusPort'],
+  ['OTEL_EXPORTER_PROMETHEUS_PORT', 'ninety', 'prometheusPort'],
+  ['OTEL_METRIC_EXPORT_INTERVAL', '-5', 'metricExportIntervalMillis'],
+  ['OTEL_PROPAGATORS', 'jaeger', 'propagators'],
+  ['OTEL_NODE_ENABLED_INSTRUMENTATIONS', 'fastify', 'enabledInstrumentations'],
+  ['OTEL_NODE_DISABLED_INSTRUMENTATIONS', 'kafka', 'disabledInstrumentations'],
+  ['OTEL_TRACES_SAMPLER', 'sometimes', 'sampler'],
+  ['TENANTSCOPE_TENANT_HEADER', 'x tenant', 'tenantHeader'],
+  ['TENANTSCOPE_TENANT_HEADER', 'x-tenant\u00e9', 'tenantHeader'],
+  ['TENANTSCOPE_MAX_TENANTS', '0', 'maxTenants'],
+  ['TENANTSCOPE_MAX_TENANTS', '1.5', 'maxTenants'],
+  ['TENANTSCOPE_MAX_ENDPOINTS', 'lots', 'maxEndpoints'],
+  ['TENANTSCOPE_MAX_SPAN_NAMES', '-1', 'maxSpanNames'],
+  ['TENANTSCOPE_MAX_ERROR_TYPES', '1e9', 'maxErrorTypes'],
+  ['TENANTSCOPE_ENDPOINT_TEMPLATES', 'chats/:id', 'endpointTemplates'],
+  ['TENANTSCOPE_BAGGAGE_HOSTS', 'http://evil/', 'baggageHosts'],
+];
+
+for (const [name, value, field] of BAD) {
+  test(`${name}=${JSON.stringify(value)} falls back to the default with exactly one warning naming it`, () => {
+    const c = loadConfig({ [name]: value });
+    // An enabled-list that names nothing usable enables every instrumentation, as leaving it unset does.
+    const expected = field === 'enabledInstrumentations' ? [...INSTRUMENTATION_NAMES] : DEFAULTS[field];
+    assert.deepEqual(c[field], expected);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.ok(warnings[0].includes(name), warnings[0]);
+    assert.ok(warnings[0].startsWith('tenantscope: '), warnings[0]);
+  });
+}
+
+test('a list with one bad item keeps the good ones and warns once about the bad one', () => {
+  const c = loadConfig({ OTEL_METRICS_EXPORTER: 'prometheus,statsd' });
+  assert.deepEqual(c.metricsExporters, ['prometheus']);
+  assert.equal(warnings.length, 1);
+  assert.ok(warnings[0].includes('OTEL_METRICS_EXPORTER') && warnings[0].includes('statsd'), warnings[0]);
+});
+
+test('a sampler ratio out of range falls back to 1 with one warning', () => {
+  const c = loadConfig({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' });
+  assert.deepEqual(c.sampler, { name: 'traceidratio', ratio: 1 });
+  assert.equal(warnings.length, 1);
+  assert.ok(warnings[0].includes('OTEL_TRACES_SAMPLER_ARG'));
+});
+
+test('a short hash key is used and warned about once, without echoing the key', () => {
+  const c = loadConfig({ TENANTSCOPE_TENANT_HASH_KEY: 'sekrit' });
+  assert.equal(c.tenantHashKey, 'sekrit');
+  assert.equal(warnings.length, 1);
+  assert.ok(warnings[0].includes('TENANTSCOPE_TENANT_HASH_KEY'));
+  assert.ok(!warnings[0].includes('sekrit'));
+});
+
+test('bad values are echoed clipped and printable', () => {
+  loadConfig({ TENANTSCOPE_MAX_TENANTS: 'x'.repeat(500) + '\u0007' });
+  assert.equal(warnings.length, 1);
+  assert.ok(warnings[0].length < 200, warnings[0]);
+  assert.ok(!/[^\x20-\x7e]/.test(warnings[0]), warnings[0]);
+});
+
+test('blank values count as unset', () => {
+  const env: Env = { OTEL_TRACES_EXPORTER: '  ', TENANTSCOPE_MAX_TENANTS: '' };
+  const c = loadConfig(env);
+  assert.deepEqual(c.tracesExporters, ['otlp']);
+  assert.equal(c.maxTenants, 1000);
+  assert.deepEqual(warnings, []);
+});
