@@ -129,11 +129,13 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
         this._finish(span, undefined);
         return;
       }
-      if (lt.keep === undefined) lt.keep = this._keepReason(span);
       if (lt.decided) {
+        // A span ending after its local trace was decided follows that decision: a late error cannot
+        // export it alone, since the rest of its local trace is gone already.
         this._finish(span, lt);
         return;
       }
+      if (lt.keep === undefined) lt.keep = this._keepReason(span);
       lt.spans.push(span);
       this._buffered++;
       if (span === (lt.root as unknown as ReadableSpan)) this._decide(lt, undefined);
