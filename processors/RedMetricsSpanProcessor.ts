@@ -193,7 +193,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     if (byMethod === undefined) byEndpoint.set(endpoint, (byMethod = new Map()));
     let byStatus = byMethod.get(method);
     if (byStatus === undefined) {
-      if (!METHODS.has(method)) return this._requestCell(tenant, endpoint, VALUE_OTHER, status);
+      // `_OTHER` itself is not in METHODS: without the second test it recursed until the stack overflowed, and the span was lost.
+      if (!METHODS.has(method) && method !== VALUE_OTHER) return this._requestCell(tenant, endpoint, VALUE_OTHER, status);
       byMethod.set(method, (byStatus = new Map()));
     }
     let c = byStatus.get(status);
