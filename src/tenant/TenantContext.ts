@@ -7,10 +7,13 @@ import { warnOnce } from '../log';
 export const TENANT_CONTEXT_KEY = createContextKey('tenantscope.tenant');
 
 let registry = new TenantRegistry({ maxTenants: 1000 });
+/** True once tenantscope started; before that (or with OTEL_SDK_DISABLED) setTenant is silently a no-op. */
+let started = false;
 
 /** Installs the registry that validates and admits tenants (called once at start). */
 export function setTenantRegistry(r: TenantRegistry): void {
   registry = r;
+  started = true;
 }
 
 /** The registry in force. */
@@ -77,7 +80,8 @@ export function setTenant(id: string): boolean {
   try {
     const cell = getTenantCell(context.active());
     if (cell === undefined) {
-      warnOnce('setTenant-outside', 'setTenant() was called outside a request or withTenant() scope; ignored');
+      // Not running (OTEL_SDK_DISABLED, old Node): no request has a tenant cell, and saying so would mislead.
+      if (started) warnOnce('setTenant-outside', 'setTenant() was called outside a request or withTenant() scope; ignored');
       return false;
     }
     cell.set(id);
