@@ -543,6 +543,8 @@ describe('OTEL_SDK_DISABLED=true', () => {
       await assert.rejects(fetch(`http://127.0.0.1:${promPort}/metrics`), /fetch failed/);
       await new Promise((res) => setTimeout(res, 1000));
       assert.deepEqual(receiver.requests, []);
+      // Not even a warning about the setTenant call the app made: nothing is running to warn about.
+      assert.equal(app.stderr(), '');
     } finally {
       await app.stop();
       await receiver.close();
