@@ -259,3 +259,28 @@ test('a span with a tenant.id attribute but no request cell is labelled through 
     'service.name=svc,span.name=job,span.kind=SPAN_KIND_INTERNAL,status.code=STATUS_CODE_UNSET,tenant.id=invalid': 1,
   });
 });
+
+test('a million distinct tenant values keep the series bounded and the counts exact', async () => {
+  const p = pipeline({ maxTenants: 1000 });
+  const N = 1_000_000;
+  const deadline = Date.now() + 120_000; // bounded in time as well as count
+  let sent = 0;
+  for (let i = 0; i < N && Date.now() < deadline; i++) {
+    // Every tenth value is hostile (a space, so invalid); the rest are distinct valid ids.
+    p.server(i % 10 === 0 ? `bad ${i}` : `u${i}`, '/chat', '/chat', 200);
+    sent++;
+  }
+  assert.equal(sent, N, 'the loop ran out of time before a million spans');
+  const req = await p.counters('http_requests');
+  assert.equal(Object.keys(req).length, 1000 + 2);
+  assert.equal(req['method=GET,endpoint=/chat,status=200,tenant_id=invalid,service=svc'], N / 10);
+  assert.equal(req['method=GET,endpoint=/chat,status=200,tenant_id=overflow,service=svc'], (N * 9) / 10 - 1000);
+  assert.equal(req['method=GET,endpoint=/chat,status=200,tenant_id=u1,service=svc'], 1);
+  assert.equal(req['method=GET,endpoint=/chat,status=200,tenant_id=u1111,service=svc'], 1);
+  assert.equal(req['method=GET,endpoint=/chat,status=200,tenant_id=u1112,service=svc'], undefined);
+  assert.equal(Object.values(req).reduce((a, b) => a + b, 0), N);
+  assert.deepEqual(await p.counters('tenantscope.tenants.folded'), { '': (N * 9) / 10 - 1000 });
+  assert.equal(Object.keys(await p.counters('traces.span.metrics.calls')).length, 1000 + 2);
+  assert.equal((await p.read('http_request_duration_seconds')).size, 1000 + 2);
+  assert.equal(p.tenants.admittedCount, 1000);
+});
