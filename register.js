@@ -3,15 +3,21 @@
 // Kept tiny and syntax-safe for old Node versions: the version check runs before anything else is loaded,
 // and nothing here may throw into the host app.
 const [major, minor] = process.versions.node.split('.').map(Number);
+// One plain stderr line, as the library's own log lines look: process.emitWarning would add a second line
+// ("Use `node --trace-warnings ...`") to the app's output.
+function say(line) {
+  try {
+    process.stderr.write(`tenantscope: ${line}\n`);
+  } catch (_) {
+    // stderr closed: stay silent rather than break the app
+  }
+}
 if (major < 22 || (major === 22 && minor < 15)) {
-  process.emitWarning(
-    `tenantscope: Node.js ${process.versions.node} is older than the supported >=22.15.0; ` +
-      'instrumentation is off and the app runs without it.'
-  );
+  say(`Node.js ${process.versions.node} is older than the supported >=22.15.0; instrumentation is off and the app runs without it.`);
 } else {
   try {
     require('./build/src/register.js');
   } catch (err) {
-    process.emitWarning(`tenantscope: failed to load (${err && err.message}); the app runs uninstrumented.`);
+    say(`failed to load (${err && err.message}); the app runs uninstrumented.`);
   }
 }
