@@ -23,8 +23,6 @@ export class TenantRegistry {
   private readonly _hashKey: string | undefined;
   private readonly _admitted = new Set<string>();
   private readonly _hashMemo = new Map<string, string>();
-  /** Metric observations folded into `overflow`. */
-  folded = 0;
 
   constructor(options: TenantRegistryOptions) {
     this._max = options.maxTenants;

@@ -108,7 +108,7 @@ export function parseMetrics(text: string): { name: string; labels: Record<strin
     if (m[2]) {
       const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
       let lm: RegExpExecArray | null;
-      while ((lm = re.exec(m[2])) !== null) labels[lm[1]] = lm[2].replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+      while ((lm = re.exec(m[2])) !== null) labels[lm[1]] = lm[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     }
     out.push({ name: m[1], labels, value: m[3] === '+Inf' ? Infinity : Number(m[3]) });
   }
