@@ -1,0 +1,271 @@
+import { warnOnce } from '../../src/log';
+import { costPico, PriceTable } from '../../src/pricing/PriceTable';
+import type { HostPolicy } from '../../src/tenant/HostPolicy';
+import { ModelCall, type Provider } from './internal-types';
+import { OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION } from './semconv';
+
+/** Hosts that speak the OpenAI API and accept `stream_options`. */
+export const OPENAI_HOST = 'api.openai.com';
+export const ANTHROPIC_HOST = 'api.anthropic.com';
+
+/** What a request is, when it is a model call. */
+export interface ModelEndpoint {
+  /** Wire format of the response. */
+  readonly kind: 'chat' | 'text' | 'responses' | 'embeddings' | 'messages';
+  readonly provider: Provider;
+  readonly operation: string;
+  /** An OpenAI chat/text completion whose stream may be asked for usage. */
+  readonly streamUsage: boolean;
+}
+
+const EP_CHAT: ModelEndpoint = { kind: 'chat', provider: 'openai', operation: OPERATION_CHAT, streamUsage: true };
+const EP_TEXT: ModelEndpoint = { kind: 'text', provider: 'openai', operation: OPERATION_TEXT_COMPLETION, streamUsage: true };
+const EP_RESPONSES: ModelEndpoint = { kind: 'responses', provider: 'openai', operation: OPERATION_CHAT, streamUsage: false };
+const EP_EMBEDDINGS: ModelEndpoint = { kind: 'embeddings', provider: 'openai', operation: OPERATION_EMBEDDINGS, streamUsage: false };
+const EP_MESSAGES: ModelEndpoint = { kind: 'messages', provider: 'anthropic', operation: OPERATION_CHAT, streamUsage: false };
+
+/** Reads one request header whatever shape the headers come in (Headers, entries, plain object). */
+export function headerOf(headers: unknown, name: string): string | undefined {
+  if (headers === undefined || headers === null || typeof headers !== 'object') return undefined;
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  if (Array.isArray(headers)) {
+    for (const e of headers) if (Array.isArray(e) && String(e[0]).toLowerCase() === name) return String(e[1]);
+    return undefined;
+  }
+  for (const k of Object.keys(headers)) {
+    if (k.toLowerCase() === name) {
+      const v = (headers as Record<string, unknown>)[k];
+      return v === undefined || v === null ? undefined : String(v);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Classifies a request. A model call is a POST to a model path on a provider host, on a host the operator
+ * listed, or one the official SDKs mark as theirs (`x-stainless-lang`, `anthropic-version`): a plain POST to
+ * `/messages` on some internal service is not mistaken for Anthropic.
+ */
+export function classify(url: URL, method: string, headers: unknown, listed: HostPolicy): ModelEndpoint | undefined {
+  if (method !== 'POST') return undefined;
+  const path = url.pathname;
+  let ep: ModelEndpoint | undefined;
+  if (path.endsWith('/chat/completions')) ep = EP_CHAT;
+  else if (path.endsWith('/responses')) ep = EP_RESPONSES;
+  else if (path.endsWith('/embeddings')) ep = EP_EMBEDDINGS;
+  else if (path.endsWith('/messages')) ep = EP_MESSAGES;
+  else if (path.endsWith('/completions')) ep = EP_TEXT;
+  if (ep === undefined) return undefined;
+  const host = url.hostname;
+  if (ep.provider === 'anthropic') {
+    if (host === ANTHROPIC_HOST || headerOf(headers, 'anthropic-version') !== undefined) return ep;
+  } else if (host === OPENAI_HOST || host.endsWith('.openai.azure.com') || headerOf(headers, 'x-stainless-lang') !== undefined) {
+    return ep;
+  }
+  return listed.isInternal(url.host) || listed.isInternal(host) ? ep : undefined;
+}
+
+/** The request body as text, when it is text we can read without consuming anything. */
+export function bodyText(body: unknown): string | undefined {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array && body.byteLength <= 4 * 1024 * 1024) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  return undefined;
+}
+
+/** Request JSON, or undefined when the body is not a JSON object. */
+export function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The body with `stream_options.include_usage: true` added, or undefined when the caller already decided
+ * (either way). Adds the field textually when `stream_options` is absent, so the rest of the body is sent
+ * byte for byte as the app built it.
+ */
+export function withStreamUsage(text: string, json: Record<string, unknown>): string | undefined {
+  const so = json.stream_options;
+  if (so === undefined || so === null) {
+    const end = text.lastIndexOf('}');
+    if (end === -1) return undefined;
+    const sep = /^\s*\{\s*$/.test(text.slice(0, end)) ? '' : ',';
+    return `${text.slice(0, end)}${sep}"stream_options":{"include_usage":true}${text.slice(end)}`;
+  }
+  if (typeof so !== 'object' || Array.isArray(so)) return undefined;
+  if ((so as Record<string, unknown>).include_usage !== undefined) return undefined;
+  return JSON.stringify({ ...json, stream_options: { ...(so as object), include_usage: true } });
+}
+
+/** A token count from a provider, or undefined; a value that is present but not a count is logged once. */
+function count(v: unknown, field: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+  warnOnce(`bad-usage:${field}`, `a model response had a ${field} that is not a token count; it was ignored`);
+  return undefined;
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** OpenAI chat / text completion / embeddings usage: `prompt_tokens` includes cached tokens. */
+export function readOpenAIUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  const prompt = count(u.prompt_tokens, 'prompt_tokens');
+  if (prompt === undefined) return false;
+  const cached = Math.min(prompt, count(obj(u.prompt_tokens_details)?.cached_tokens, 'cached_tokens') ?? 0);
+  call.input = prompt - cached;
+  call.cacheRead = cached;
+  call.output = count(u.completion_tokens, 'completion_tokens') ?? 0;
+  call.reasoning = count(obj(u.completion_tokens_details)?.reasoning_tokens, 'reasoning_tokens') ?? 0;
+  call.usageKnown = true;
+  return true;
+}
+
+/** OpenAI Responses API usage: `input_tokens` includes cached tokens, `output_tokens` reasoning ones. */
+export function readResponsesUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  const input = count(u.input_tokens, 'input_tokens');
+  if (input === undefined) return false;
+  const cached = Math.min(input, count(obj(u.input_tokens_details)?.cached_tokens, 'cached_tokens') ?? 0);
+  call.input = input - cached;
+  call.cacheRead = cached;
+  call.output = count(u.output_tokens, 'output_tokens') ?? 0;
+  call.reasoning = count(obj(u.output_tokens_details)?.reasoning_tokens, 'reasoning_tokens') ?? 0;
+  call.usageKnown = true;
+  return true;
+}
+
+/**
+ * Anthropic usage: `input_tokens` excludes cache reads and writes. Fields present replace what is known, so a
+ * stream's `message_delta` (cumulative counts) completes its `message_start`. Cache writes go to the 1-hour
+ * rate only when the response says so (`cache_creation.ephemeral_1h_input_tokens`); the rest is 5-minute.
+ */
+export function readAnthropicUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  let any = false;
+  const input = count(u.input_tokens, 'input_tokens');
+  if (input !== undefined) {
+    call.input = input;
+    any = true;
+  }
+  const read = count(u.cache_read_input_tokens, 'cache_read_input_tokens');
+  if (read !== undefined) {
+    call.cacheRead = read;
+    any = true;
+  }
+  const write = count(u.cache_creation_input_tokens, 'cache_creation_input_tokens');
+  const detail = obj(u.cache_creation);
+  const w1h = count(detail?.ephemeral_1h_input_tokens, 'ephemeral_1h_input_tokens');
+  const w5m = count(detail?.ephemeral_5m_input_tokens, 'ephemeral_5m_input_tokens');
+  if (write !== undefined || w1h !== undefined || w5m !== undefined) {
+    const oneHour = w1h ?? 0;
+    const total = write ?? oneHour + (w5m ?? 0);
+    call.cacheWrite1h = Math.min(oneHour, total);
+    call.cacheWrite5m = total - call.cacheWrite1h;
+    any = true;
+  }
+  const output = count(u.output_tokens, 'output_tokens');
+  if (output !== undefined) {
+    call.output = output;
+    any = true;
+  }
+  const thinking = count(obj(u.output_tokens_details)?.thinking_tokens, 'thinking_tokens');
+  if (thinking !== undefined) call.reasoning = thinking;
+  if (typeof u.service_tier === 'string') call.serviceTier = u.service_tier;
+  if (any) call.usageKnown = true;
+  return any;
+}
+
+/**
+ * Prices `call` with `table`: sets `call.costPico` (undefined when the model is unknown, logged once per
+ * model) and returns the cost in USD for the span, or undefined.
+ */
+export function priceCall(call: ModelCall, table: PriceTable): number | undefined {
+  if (!call.usageKnown) return undefined;
+  const model = call.pricedModel;
+  const entry = model === '' ? undefined : table.lookup(model);
+  if (entry === undefined) {
+    call.costPico = undefined;
+    warnOnce(`unpriced:${model.slice(0, 128)}`, `model "${model.slice(0, 128)}" is not in the price table ${table.version}: its tokens are counted, its cost is not`);
+    return undefined;
+  }
+  const tier = call.serviceTier;
+  if (tier !== undefined && tier !== 'default' && tier !== 'standard' && tier !== 'auto' && !entry.tiers.has(tier)) {
+    warnOnce(`tier:${entry.model}:${tier.slice(0, 32)}`, `no "${tier.slice(0, 32)}" tier price for model "${entry.model}"; billed at its standard price`);
+  }
+  const pico = costPico(PriceTable.pricesFor(entry, tier), call);
+  call.costPico = pico;
+  return pico / 1e12;
+}
+
+/**
+ * Incremental server-sent-events splitter: feeds text, calls `onEvent(event, data)` for every complete event,
+ * and, when `filter` is on, returns the text of the complete events `onEvent` did not ask to hide (the tail of
+ * an incomplete event waits for its end). With `filter` off it returns undefined and the caller passes the
+ * original bytes on.
+ */
+export class SseSplitter {
+  private _buf = '';
+
+  constructor(
+    private readonly _onEvent: (event: string, data: string) => boolean,
+    private readonly _filter: boolean
+  ) {}
+
+  /** Feeds text; returns what to pass on when filtering. */
+  push(text: string): string | undefined {
+    this._buf += text;
+    let out = this._filter ? '' : undefined;
+    for (;;) {
+      const m = /\r\n\r\n|\n\n|\r\r/.exec(this._buf);
+      if (m === null) break;
+      const block = this._buf.slice(0, m.index);
+      const sep = m[0];
+      this._buf = this._buf.slice(m.index + sep.length);
+      const hide = this._event(block);
+      if (out !== undefined && !hide) out += block + sep;
+    }
+    // One event never grows past this while unfinished (a protocol violation): stop holding it.
+    if (this._buf.length > 8 * 1024 * 1024) {
+      if (out !== undefined) out += this._buf;
+      this._buf = '';
+    }
+    return out;
+  }
+
+  /** Ends the stream: a last event without its blank line is still read; returns the held tail when filtering. */
+  end(): string | undefined {
+    const rest = this._buf;
+    this._buf = '';
+    if (rest.trim() === '') return this._filter ? rest : undefined;
+    const hide = this._event(rest);
+    return this._filter && !hide ? rest : this._filter ? '' : undefined;
+  }
+
+  private _event(block: string): boolean {
+    let event = '';
+    let data: string | undefined;
+    for (const line of block.split(/\r\n|\n|\r/)) {
+      if (line.startsWith('data:')) {
+        const v = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+        data = data === undefined ? v : data + '\n' + v;
+      } else if (line.startsWith('event:')) {
+        event = line.slice(line.charCodeAt(6) === 32 ? 7 : 6);
+      }
+    }
+    if (data === undefined) return false;
+    try {
+      return this._onEvent(event, data);
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Clips captured content to a bounded size. */
+export function clipContent(s: string): string {
+  return s.length > 65536 ? s.slice(0, 65536) : s;
+}
