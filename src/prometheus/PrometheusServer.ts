@@ -161,30 +161,43 @@ function targetInfo(rm: ResourceMetrics): string {
   return `# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{${l}} 1\n`;
 }
 
-/** Text for the SDK's own instruments (few series: upstream instrumentations' metrics, user metrics). */
+/**
+ * Text for the SDK's own instruments (few series: upstream instrumentations' metrics, user metrics). Several
+ * scopes can record one instrument name (the http and undici instrumentations both record
+ * `http.client.request.duration`); the text format allows one HELP/TYPE block per name, so their points are
+ * written as one family, as the Collector's exporter does. A same-named metric of another type is skipped.
+ */
 function sdkMetricsText(rm: ResourceMetrics): string {
-  let out = '';
+  const families = new Map<string, { type: string; help: string; body: string }>();
   for (const sm of rm.scopeMetrics) {
-    for (const m of sm.metrics) out += metricText(m);
+    for (const m of sm.metrics) {
+      const f = metricText(m);
+      if (f === undefined) continue;
+      const seen = families.get(f.name);
+      if (seen === undefined) families.set(f.name, f);
+      else if (seen.type === f.type) seen.body += f.body;
+      else debug(`metric ${f.name} is recorded as both ${seen.type} and ${f.type}; the ${f.type} is not served`);
+    }
   }
+  let out = '';
+  for (const [name, f] of families) out += header(name, f.help, f.type) + f.body;
   return out;
 }
 
-function metricText(m: MetricData): string {
+function metricText(m: MetricData): { name: string; type: string; help: string; body: string } | undefined {
   const d = m.descriptor;
   let out = '';
   if (m.dataPointType === DataPointType.SUM) {
     const kind = m.isMonotonic ? 'counter' : 'gauge';
     const name = prometheusName(d.name, d.unit, kind);
-    out += header(name, d.description, kind);
     for (const p of m.dataPoints) out += `${name}${braced(labels(p.attributes))} ${formatNumber(p.value)}\n`;
+    return { name, type: kind, help: d.description, body: out };
   } else if (m.dataPointType === DataPointType.GAUGE) {
     const name = prometheusName(d.name, d.unit, 'gauge');
-    out += header(name, d.description, 'gauge');
     for (const p of m.dataPoints) out += `${name}${braced(labels(p.attributes))} ${formatNumber(p.value)}\n`;
+    return { name, type: 'gauge', help: d.description, body: out };
   } else if (m.dataPointType === DataPointType.HISTOGRAM) {
     const name = prometheusName(d.name, d.unit, 'histogram');
-    out += header(name, d.description, 'histogram');
     for (const p of m.dataPoints) {
       const h = p.value as Histogram;
       const base = labels(p.attributes);
@@ -198,6 +211,7 @@ function metricText(m: MetricData): string {
       const braces = base === '' ? '' : `{${base}}`;
       out += `${name}_sum${braces} ${formatNumber(h.sum ?? 0)}\n${name}_count${braces} ${h.count}\n`;
     }
+    return { name, type: 'histogram', help: d.description, body: out };
   }
-  return out;
+  return undefined;
 }
