@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { scrape, startFixture, type RunningFixture } from '../helpers/fixture';
+import { parseMetrics, scrape, startFixture, sumOf, type RunningFixture } from '../helpers/fixture';
 import { PROMETHEUS_BIN, prometheusAvailable, promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
 import { freePort } from '../helpers/services';
 
@@ -183,6 +183,9 @@ describe('real Prometheus scraping an app under the preload', { timeout: 120_000
 
   test('promtool check metrics parses a real scrape; its one lint finding is the unit Jaeger requires', async () => {
     const text = await scrape(metricsPort);
+    // The fixture called out with fetch and http.get: two instrumentation scopes record this one family.
+    assert.equal(text.split('\n').filter((l) => l === '# TYPE http_client_request_duration_seconds histogram').length, 1);
+    assert.equal(sumOf(parseMetrics(text), 'http_client_request_duration_seconds_count'), 2);
     const r = promtoolCheckMetrics(text);
     // Exit 1 means the exposition did not parse; 3 means lint findings only (listed below), 0 clean.
     assert.notEqual(r.status, 1, r.problems.join('\n'));
