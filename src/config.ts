@@ -42,6 +42,16 @@ export interface TenantScopeConfig {
   readonly traceMaxAgeMs: number;
   /** Host patterns that receive the tenant as W3C baggage (`private` = loopback, private ranges, cluster names). */
   readonly baggageHosts: readonly string[];
+  /** JSON price file merged over the shipped table (model entries replace shipped ones). */
+  readonly pricesFile: string | undefined;
+  /** Distinct model names on model metrics before they fold into `_OTHER`. */
+  readonly maxModels: number;
+  /** OpenAI-compatible hosts that accept `stream_options` (usage is requested for their streams). */
+  readonly openaiUsageHosts: readonly string[];
+  /** Internal model gateways: their OpenAI/Anthropic-format calls are model calls, and get no tenant baggage. */
+  readonly modelHosts: readonly string[];
+  /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: record prompts and completions on spans. */
+  readonly captureMessageContent: boolean;
 }
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -133,6 +143,11 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     maxSpanNames: int(env, 'TENANTSCOPE_MAX_SPAN_NAMES', 500, 1, 100_000),
     maxErrorTypes: int(env, 'TENANTSCOPE_MAX_ERROR_TYPES', 100, 1, 10_000),
     baggageHosts: hostPatterns(env),
+    pricesFile: str(env, 'TENANTSCOPE_PRICES_FILE'),
+    maxModels: int(env, 'TENANTSCOPE_MAX_MODELS', 100, 1, 10_000),
+    openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS'),
+    modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS'),
+    captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     keepErrors: bool(env, 'TENANTSCOPE_KEEP_ERRORS', true),
     keepSlowMs: int(env, 'TENANTSCOPE_KEEP_SLOW_MS', 2000, 0, 86_400_000),
     keepModelCostUsd: num(env, 'TENANTSCOPE_KEEP_MODEL_COST_USD', 0.05, 0, 1_000_000),
@@ -185,6 +200,18 @@ function hostPatterns(env: Env): string[] {
     `TENANTSCOPE_BAGGAGE_HOSTS: ${bad.join(', ')} not a host name, "*.suffix", "private" or "*"; ${fallback ? 'using "private"' : 'ignored'}`
   );
   return fallback ? ['private'] : out;
+}
+
+/** Host patterns (`host`, `host:port`, `*.suffix`) for model endpoints; `private` and `*` are not accepted. */
+function modelHostPatterns(env: Env, name: string): string[] {
+  const out: string[] = [];
+  const bad: string[] = [];
+  for (const p of list(env, name, [], undefined)) {
+    if (/^(\*\.)?[a-z0-9.:_-]+$/i.test(p) && p.toLowerCase() !== 'private') out.push(p.toLowerCase());
+    else bad.push(`"${clip(p)}"`);
+  }
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not a host, "host:port" or "*.suffix"; ignored`);
+  return out;
 }
 
 function str(env: Env, name: string): string | undefined {
