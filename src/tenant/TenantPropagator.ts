@@ -9,6 +9,7 @@ import {
 import { W3CBaggagePropagator } from '@opentelemetry/core';
 import { ATTR_SERVER_ADDRESS, BAGGAGE_TENANT_ID } from '../semconv';
 import type { HostPolicy } from './HostPolicy';
+import { isModelRequest } from './ModelEndpoints';
 import { TENANT_CONTEXT_KEY, TenantCell, getTenantCell } from './TenantContext';
 
 /**
@@ -38,7 +39,10 @@ export class TenantPropagator implements TextMapPropagator {
 
   inject(ctx: Context, carrier: unknown, setter: TextMapSetter): void {
     const span = trace.getSpan(ctx) as { attributes?: Record<string, unknown> } | undefined;
-    const internal = this._hosts.isInternal(span?.attributes?.[ATTR_SERVER_ADDRESS]);
+    const address = span?.attributes?.[ATTR_SERVER_ADDRESS];
+    // A model endpoint never gets the tenant, even on a loopback/private address: provider hosts, listed model
+    // gateways, anything sent inside a model call, and what an SDK's own GenAI span injects.
+    const internal = this._hosts.isInternal(address) && !isModelRequest(ctx, span?.attributes, address);
     const forward = internal ? getTenantCell(ctx)?.forward : undefined;
     let bag = propagation.getBaggage(ctx);
     if (forward !== undefined) {
