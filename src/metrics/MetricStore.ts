@@ -26,13 +26,20 @@ export class MetricStore implements MetricProducer {
 
   constructor(readonly resource: Resource) {}
 
+  /**
+   * The counter family for `spec`, created on first use. Processors that share a family (RED and model usage both
+   * count into `tenantscope.labels.folded`) get the same one: an exposition may hold each name once.
+   */
   counter(spec: MetricSpec): CounterFamily {
+    for (const c of this.counters) if (c.spec.name === spec.name) return c;
     const f = new CounterFamily(spec);
     this.counters.push(f);
     return f;
   }
 
+  /** The histogram family for `spec`, created on first use (see {@link counter}). */
   histogram(spec: MetricSpec): HistogramFamily {
+    for (const h of this.histograms) if (h.spec.name === spec.name) return h;
     const f = new HistogramFamily(spec);
     this.histograms.push(f);
     return f;
