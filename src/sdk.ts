@@ -33,8 +33,10 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
+import { createGenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
+import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './config';
@@ -115,6 +117,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       maxSpanNames: config.maxSpanNames,
       maxErrorTypes: config.maxErrorTypes,
     }),
+    new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels }),
   ];
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
@@ -140,7 +143,11 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   });
   trace.setGlobalTracerProvider(tracerProvider);
 
-  registerInstrumentations({ instrumentations: createUpstreamInstrumentations(config), tracerProvider, meterProvider });
+  registerInstrumentations({
+    instrumentations: [...createUpstreamInstrumentations(config), createGenAIInstrumentation(config)],
+    tracerProvider,
+    meterProvider,
+  });
 
   let down: Promise<void> | undefined;
   const scope: TenantScope = {
