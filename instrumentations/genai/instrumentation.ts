@@ -1,6 +1,7 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import { TextDecoder } from 'node:util';
+import type { TenantScopeConfig } from '../../src/config';
 import { describeError, warnOnce } from '../../src/log';
 import { PriceTable } from '../../src/pricing/PriceTable';
 import { ATTR_MODEL_COST_USD } from '../../src/semconv';
@@ -76,6 +77,8 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
 
   constructor(config: GenAIInstrumentationOptions = {}) {
     super('tenantscope-instrumentation-genai', VERSION, config);
+    // At start, so a bad price file is reported at startup and model hosts are known before the first request.
+    this._resolved();
   }
 
   protected init(): InstrumentationNodeModuleDefinition[] {
@@ -710,4 +713,14 @@ function isAbort(err: unknown): boolean {
 function errorName(err: unknown): string {
   if (err instanceof Error) return err.name === 'Error' ? err.constructor.name : err.name;
   return typeof err;
+}
+
+/** The GenAI instrumentation as the environment configures it (price file, hosts, content capture). */
+export function createGenAIInstrumentation(config: TenantScopeConfig): GenAIInstrumentation {
+  return new GenAIInstrumentation({
+    prices: new PriceTable({ overrideFile: config.pricesFile }),
+    openaiUsageHosts: config.openaiUsageHosts,
+    modelHosts: config.modelHosts,
+    captureMessageContent: config.captureMessageContent,
+  });
 }
