@@ -32,7 +32,11 @@ export class CounterSeries {
 
 /** One labelled time series of an explicit-bucket histogram (per-bucket, not cumulative, counts). */
 export class HistogramSeries {
-  readonly counts: Float64Array;
+  /**
+   * A plain array, not a Float64Array: a typed array this size keeps its data off the V8 heap, one more cache
+   * miss per record() when thousands of series are live (bench/processor.bench.ts: about 10% of onEnd).
+   */
+  readonly counts: number[];
   sum = 0;
   count = 0;
   min = Infinity;
@@ -44,7 +48,9 @@ export class HistogramSeries {
     readonly startTime: HrTime,
     private readonly _boundaries: readonly number[]
   ) {
-    this.counts = new Float64Array(_boundaries.length + 1);
+    const counts: number[] = [];
+    for (let i = 0; i <= _boundaries.length; i++) counts.push(0);
+    this.counts = counts;
   }
 
   record(v: number): void {
