@@ -216,11 +216,14 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
     const active = trace.getSpan(context.active());
     const scope = active !== undefined ? adoptableScope(active) : undefined;
     let span: Span;
+    const spanName = requestModel !== '' ? `${ep.operation} ${requestModel}` : ep.operation;
     if (scope !== undefined) {
       span = active as Span;
       if ((active as unknown as { attributes: Attributes }).attributes[ATTR_GEN_AI_PROVIDER_NAME] === undefined) {
         span.setAttribute(ATTR_GEN_AI_PROVIDER_NAME, ep.provider);
       }
+      // The semantic-convention name, whoever started the span (the Anthropic SDK names it anthropic.messages.create).
+      if ((active as unknown as { name?: string }).name !== spanName) span.updateName(spanName);
     } else {
       const attributes: Attributes = {
         [ATTR_GEN_AI_OPERATION_NAME]: ep.operation,
@@ -229,7 +232,7 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
         [ATTR_SERVER_PORT]: url.port !== '' ? Number(url.port) : url.protocol === 'http:' ? 80 : 443,
       };
       if (requestModel !== '') attributes[ATTR_GEN_AI_REQUEST_MODEL] = requestModel;
-      span = this.tracer.startSpan(requestModel !== '' ? `${ep.operation} ${requestModel}` : ep.operation, { kind: SpanKind.CLIENT, attributes });
+      span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes });
     }
     const call = new ModelCall(ep.provider, ep.operation, requestModel, scope !== UPSTREAM_OPENAI_SCOPE);
     setModelCall(span, call);

@@ -80,7 +80,7 @@ describe('llm-app under --require ./register.js', () => {
     for (const [tenant, rounds] of Object.entries(ROUNDS)) {
       const mine = genai.filter((s) => s.attributes['tenant.id'] === tenant);
       assert.equal(mine.filter((s) => s.name === 'chat gpt-4o').length, 4 * rounds, tenant);
-      assert.equal(mine.filter((s) => s.name === 'anthropic.messages.create').length, 2 * rounds, tenant);
+      assert.equal(mine.filter((s) => s.name === 'chat claude-sonnet-4-5' && s.scope === 'com.anthropic.sdk.typescript').length, 2 * rounds, tenant);
     }
     assert.equal(receiver.errors.length, 0, receiver.errors.join('\n'));
   });
@@ -97,7 +97,7 @@ describe('llm-app under --require ./register.js', () => {
     const streamed = genai.filter((s) => s.name === 'chat gpt-4o' && s.attributes['gen_ai.response.time_to_first_chunk'] !== undefined);
     assert.equal(streamed.length, 12);
     for (const s of streamed) assert.equal(s.attributes['gen_ai.usage.output_tokens'], 400);
-    const claude = genai.filter((s) => s.name === 'anthropic.messages.create');
+    const claude = genai.filter((s) => s.name === 'chat claude-sonnet-4-5' && s.scope === 'com.anthropic.sdk.typescript');
     for (const s of claude) {
       assert.equal(s.attributes['gen_ai.usage.input_tokens'], 7300);
       assert.equal(s.attributes['gen_ai.usage.cache_creation.input_tokens'], 2000);

@@ -34,8 +34,8 @@ beforeEach(() => h.reset());
 const MSG = { model: 'claude-sonnet-4-5', max_tokens: 256, messages: [{ role: 'user' as const, content: 'secret prompt' }] };
 
 function assertSonnetSpan(s: { name: string; attributes: Record<string, unknown>; instrumentationScope: { name: string } }, tenant: string): void {
-  // The SDK's own span, enriched: not a second span.
-  assert.equal(s.name, 'anthropic.messages.create');
+  // The SDK's own span, enriched and given the semantic-convention name: not a second span.
+  assert.equal(s.name, 'chat claude-sonnet-4-5');
   assert.equal(s.instrumentationScope.name, 'com.anthropic.sdk.typescript');
   const a = s.attributes;
   assert.equal(a['gen_ai.provider.name'], 'anthropic');
