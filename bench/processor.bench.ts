@@ -329,7 +329,7 @@ export function main(): void {
     timeRound(spans, c.fn, true);
   }
   // Interleaved rounds, so drift (other load on the machine) hits every case alike.
-  const budgetEnd = Date.now() + Number(process.env.BENCH_SECONDS ?? 40) * 1000;
+  const budgetEnd = Date.now() + Number(process.env.BENCH_SECONDS ?? 30) * 1000;
   for (let r = 0; r < ROUNDS && Date.now() < budgetEnd; r++) {
     for (const c of cases) {
       gc();
