@@ -84,7 +84,8 @@ export class PrometheusServer extends MetricReader {
     res.setHeader('Content-Type', CONTENT_TYPE);
     // Honour backpressure: chunks written past a full socket buffer pile up, and Node then encodes the whole
     // pile in one synchronous writev (bench/scrape.bench.ts, 30,000 series: a 0.4 s stall before this wait).
-    this.serialize((chunk) => (res.write(chunk) ? undefined : drained(res)))
+    // A scraper that hangs up stops the serialisation (drained resolves false) instead of leaving it waiting.
+    this.serialize((chunk) => (res.destroyed ? Promise.resolve(false) : res.write(chunk) ? undefined : drained(res)))
       .then(() => res.end())
       .catch((err) => {
         logError('serving /metrics failed', err);
@@ -95,9 +96,17 @@ export class PrometheusServer extends MetricReader {
 
   /**
    * Writes the whole exposition through `write`, yielding to the event loop between slices; when `write`
-   * returns a promise (a full socket), the next slice waits for it.
+   * returns a promise (a full socket), the next slice waits for it, and stops if it resolves to `false`.
    */
-  async serialize(write: (chunk: string) => void | Promise<void>): Promise<void> {
+  async serialize(write: (chunk: string) => void | Promise<boolean>): Promise<void> {
+    try {
+      await this._serialize(write);
+    } catch (err) {
+      if (err !== STOP) throw err;
+    }
+  }
+
+  private async _serialize(write: (chunk: string) => void | Promise<boolean>): Promise<void> {
     const { resourceMetrics, errors } = await this.collect();
     if (errors.length > 0) debug(`metric collection reported ${errors.length} error(s)`);
     let buf = targetInfo(resourceMetrics);
@@ -112,7 +121,7 @@ export class PrometheusServer extends MetricReader {
       buf = '';
       // A drain can arrive in a nextTick (loopback writes complete synchronously), which never returns to
       // the event loop: the slice clock decides the yield either way.
-      if (pending !== undefined) await pending;
+      if (pending !== undefined && !(await pending)) throw STOP;
       if (performance.now() - sliceStart < this._sliceMillis) return;
       await yieldToLoop();
       sliceStart = performance.now();
@@ -149,18 +158,29 @@ export class PrometheusServer extends MetricReader {
   }
 }
 
-/** Resolves when `res` can take more data, or is gone. */
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves true when `res` can take more data, false when it is gone. */
+function drained(res: ServerResponse): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
+      res.off('drain', onDrain);
+      res.off('close', onClose);
     };
-    res.on('drain', done);
-    res.on('close', done);
+    const onDrain = (): void => {
+      done();
+      resolve(true);
+    };
+    const onClose = (): void => {
+      done();
+      resolve(false);
+    };
+    res.on('drain', onDrain);
+    res.on('close', onClose);
   });
 }
+
+/** Thrown inside serialize() when the consumer is gone; caught there, never escapes. */
+const STOP = Symbol('tenantscope.prometheus.stop');
 
 function header(name: string, help: string, type: string): string {
   return `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
