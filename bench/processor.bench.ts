@@ -79,9 +79,32 @@ class NoopReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
 }
 
+/**
+ * Picks tenant indexes: uniformly, or with Zipf(s) popularity (rank k has weight 1/k^s), the usual shape of
+ * multi-tenant traffic where a few tenants send most requests.
+ */
+function tenantPicker(rand: () => number, zipf: number | undefined): () => number {
+  if (zipf === undefined) return () => Math.floor(rand() * TENANTS);
+  const cdf: number[] = [];
+  let total = 0;
+  for (let k = 1; k <= TENANTS; k++) cdf.push((total += 1 / Math.pow(k, zipf)));
+  return () => {
+    const x = rand() * total;
+    let lo = 0;
+    let hi = cdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
 /** Builds `REQUESTS` requests' worth of ended spans (server + pg + redis each). */
-export function buildSpans(registry: TenantRegistry): ReadableSpan[] {
+export function buildSpans(registry: TenantRegistry, zipf?: number): ReadableSpan[] {
   const rand = prng(42);
+  const pickTenant = tenantPicker(rand, zipf);
   const collector = new CollectingProcessor();
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': SERVICE }),
@@ -95,7 +118,7 @@ export function buildSpans(registry: TenantRegistry): ReadableSpan[] {
   }
   let clock = Date.now() - 3_600_000;
   for (let i = 0; i < REQUESTS; i++) {
-    const ctx = tenantContexts[Math.floor(rand() * TENANTS)];
+    const ctx = tenantContexts[pickTenant()];
     const [method, route] = ROUTES[Math.floor(rand() * ROUTES.length)];
     const roll = rand();
     // Status mix: 91% success, 3% 400, 1% 429, 2% route-less 404 (scanners), 3% 500 with an exception.
@@ -338,6 +361,23 @@ export function main(): void {
       c.cold.push(timeRound(spans, c.fn, false));
     }
   }
+  // The same pool with Zipf(1) tenant popularity instead of uniform: tenantscope and sdk-metrics minimal,
+  // spans from memory, fewer rounds.
+  const zipfSpans = buildSpans(registry, 1);
+  const oursZipf = tenantscopeProcessor(registry);
+  const zipfCases: Case[] = [
+    { name: 'tenantscope RedMetricsSpanProcessor.onEnd', fn: (s) => oursZipf.onEnd(s), cold: [], hot: [] },
+    { name: 'sdk-metrics minimal (add + record, 5 attrs)', fn: sdkMinimalProcessor(), cold: [], hot: [] },
+  ];
+  if (process.env.BENCH_ONLY === 'tenantscope') zipfCases.splice(1, 1);
+  for (const c of zipfCases) for (let i = 0; i < 3; i++) timeRound(zipfSpans, c.fn, false);
+  for (let r = 0; r < Math.min(ROUNDS, 5); r++) {
+    for (const c of zipfCases) {
+      gc();
+      c.cold.push(timeRound(zipfSpans, c.fn, false));
+    }
+  }
+
   const rounds = cases[0].hot.length;
   const base = cases[0];
   // In cache: (touch + onEnd) − touch, per round, then the median. CPU time is the headline (see timeRound).
@@ -372,6 +412,18 @@ export function main(): void {
       unit: 'ns/span',
       ...(i === 1 ? {} : { ratio: v / oursCold, ratioTo: 'of tenantscope' }),
       note: `wall ${cold(cases[i], 'wall').toFixed(0)}`,
+    });
+  }
+  const zipfOurs = median(zipfCases[0].cold.map((v) => v.cpu));
+  for (let i = 0; i < zipfCases.length; i++) {
+    const v = median(zipfCases[i].cold.map((t) => t.cpu));
+    rows.push({
+      bench: 'processor',
+      case: `${zipfCases[i].name} — Zipf(1) tenants, spans from memory`,
+      value: v,
+      unit: 'ns/span',
+      ...(i === 0 ? {} : { ratio: v / zipfOurs, ratioTo: 'of tenantscope' }),
+      note: `wall ${median(zipfCases[i].cold.map((t) => t.wall)).toFixed(0)}`,
     });
   }
   rows.push({ bench: 'processor', case: 'tenantscope first pass (creates the series)', value: cases[1].first?.cpu ?? 0, unit: 'ns/span' });
