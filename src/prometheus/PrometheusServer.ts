@@ -146,7 +146,7 @@ export class PrometheusServer extends MetricReader {
         const sep = s.labelText === '' ? '' : ',';
         let cum = 0;
         for (let b = 0; b < le.length; b++) {
-          cum += s.counts[b];
+          cum += s.bucket(b);
           buf += `${name}_bucket{${s.labelText}${sep}le="${le[b]}"} ${cum}\n`;
         }
         const braces = s.labelText === '' ? '' : `{${s.labelText}}`;

@@ -48,11 +48,23 @@ export class TenantCell {
     this._resolve();
   }
 
+  /** Dense index of {@link label} (see `TenantRegistry.index`). */
+  private _index = 0;
+
   /** The metric label: the span id if admitted, `overflow` past the tenant limit. */
   label(): string {
     let l = this._label;
-    if (l === undefined) l = this._label = registry.label(this.id);
+    if (l === undefined) {
+      l = this._label = registry.label(this.id);
+      this._index = registry.index(l);
+    }
     return l;
+  }
+
+  /** The dense index of the metric label, for array-indexed per-tenant tables. */
+  labelIndex(): number {
+    if (this._label === undefined) this.label();
+    return this._index;
   }
 
   private _resolve(): void {

@@ -4,6 +4,11 @@ import { TENANT_INVALID, TENANT_OVERFLOW, TENANT_UNKNOWN } from '../semconv';
 /** The charset and length a tenant id must have to be used as given. */
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 const RESERVED = new Set([TENANT_UNKNOWN, TENANT_INVALID, TENANT_OVERFLOW]);
+const RESERVED_INDEX = new Map([
+  [TENANT_UNKNOWN, 0],
+  [TENANT_INVALID, 1],
+  [TENANT_OVERFLOW, 2],
+]);
 /** Bound on the memo of hashed ids, so hostile traffic cannot grow it. */
 const HASH_MEMO_LIMIT = 10_000;
 
@@ -21,7 +26,8 @@ export interface TenantRegistryOptions {
 export class TenantRegistry {
   private readonly _max: number;
   private readonly _hashKey: string | undefined;
-  private readonly _admitted = new Set<string>();
+  /** Admitted ids → their small index (reserved values take 0–2), so processors can index arrays by tenant. */
+  private readonly _admitted = new Map<string, number>();
   private readonly _hashMemo = new Map<string, string>();
 
   constructor(options: TenantRegistryOptions) {
@@ -49,10 +55,18 @@ export class TenantRegistry {
     if (RESERVED.has(spanId)) return spanId;
     if (this._admitted.has(spanId)) return spanId;
     if (this._admitted.size < this._max) {
-      this._admitted.add(spanId);
+      this._admitted.set(spanId, RESERVED_INDEX.size + this._admitted.size);
       return spanId;
     }
     return TENANT_OVERFLOW;
+  }
+
+  /**
+   * A dense index for a label from {@link label}: 0–2 for the reserved values, then admission order. Lets
+   * per-tenant tables be arrays rather than hash maps (bench/processor.bench.ts).
+   */
+  index(label: string): number {
+    return this._admitted.get(label) ?? RESERVED_INDEX.get(label) ?? RESERVED_INDEX.get(TENANT_OVERFLOW)!;
   }
 
   private _hash(id: string): string {
