@@ -2,7 +2,16 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { modelCallOf, type ModelCall } from '../instrumentations/genai/internal-types';
 import { describeError, warnOnce } from '../src/log';
-import type { CounterFamily, CounterSeries, HistogramFamily, HistogramSeries } from '../src/metrics/MetricFamily';
+import {
+  histogramSlots,
+  newSeriesData,
+  recordHistogram,
+  type CounterFamily,
+  type CounterSeries,
+  type HistogramFamily,
+  type HistogramSeries,
+  type SeriesData,
+} from '../src/metrics/MetricFamily';
 import type { MetricStore } from '../src/metrics/MetricStore';
 import { PICO_PER_CENT } from '../src/pricing/PriceTable';
 import {
@@ -28,39 +37,69 @@ export interface ModelUsageSpanProcessorOptions {
   maxModels: number;
 }
 
-/** Exact money: whole cents plus a pico-dollar remainder below one cent, both integers. */
-class CostSeries {
-  private _cents = 0;
-  private _pico = 0;
-  constructor(private readonly _series: CounterSeries) {}
-  add(pico: number): void {
-    let p = this._pico + pico;
+/**
+ * Where the call counters and duration histogram of one (provider, model, tenant, operation) live: arrays and
+ * offsets into them (see `SeriesData` in src/metrics/MetricFamily.ts).
+ */
+interface OpCell {
+  readonly okD: SeriesData;
+  readonly okO: number;
+  readonly errD: SeriesData;
+  readonly errO: number;
+  readonly durD: SeriesData;
+  readonly durO: number;
+}
+
+/**
+ * What one (provider, model, tenant) updates: token counters, the cost counter and, for its first operation, the
+ * call counters and duration, all in one array when the series are new (one cold object per span instead of ten:
+ * bench/model.bench.ts). Money is kept exact here as whole cents plus an integer pico-dollar remainder; the
+ * exported value is the only float.
+ */
+class UsageCell {
+  cents = 0;
+  pico = 0;
+  /** Operations other than the first. */
+  ops: Map<string, OpCell> | undefined;
+  constructor(
+    readonly inD: SeriesData,
+    readonly inO: number,
+    readonly rdD: SeriesData,
+    readonly rdO: number,
+    readonly wrD: SeriesData,
+    readonly wrO: number,
+    readonly outD: SeriesData,
+    readonly outO: number,
+    readonly costD: SeriesData,
+    readonly costO: number,
+    readonly firstOp: string,
+    readonly first: OpCell
+  ) {}
+
+  addCost(pico: number): void {
+    let p = this.pico + pico;
     if (p >= PICO_PER_CENT) {
       const whole = Math.floor(p / PICO_PER_CENT);
-      this._cents += whole;
+      this.cents += whole;
       p -= whole * PICO_PER_CENT;
     }
-    this._pico = p;
-    // The exported value is the only float: whole cents stay exact up to 2^53 cents.
-    this._series.value = this._cents + p / PICO_PER_CENT;
+    this.pico = p;
+    // Whole cents stay exact up to 2^53 cents.
+    this.costD[this.costO] = this.cents + p / PICO_PER_CENT;
   }
 }
 
-/** Series one (provider, model, tenant) updates whatever the operation. */
-interface UsageCell {
-  readonly input: CounterSeries;
-  readonly cacheRead: CounterSeries;
-  readonly cacheWrite: CounterSeries;
-  readonly output: CounterSeries;
-  readonly cost: CostSeries;
-  /** operation → status cell */
-  readonly ops: Map<string, OpCell>;
-}
-interface OpCell {
-  readonly ok: CounterSeries;
-  readonly error: CounterSeries;
-  readonly duration: HistogramSeries;
-}
+/** Slots of a usage cell's array: four token classes, cost, ok, error, then the duration histogram. */
+const U_INPUT = 0;
+const U_CACHE_READ = 1;
+const U_CACHE_WRITE = 2;
+const U_OUTPUT = 3;
+const U_COST = 4;
+const U_OK = 5;
+const U_ERROR = 6;
+const U_DURATION = 7;
+const MODEL_BOUNDARIES = METRIC_MODEL_API_DURATION.boundaries ?? [];
+
 /** gen_ai.client.* series of one (operation, provider, request model). */
 interface SemconvCell {
   readonly inputTokens: HistogramSeries;
@@ -90,8 +129,8 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   private readonly _opDuration: HistogramFamily;
   private readonly _unpriced: CounterFamily;
   private readonly _modelsFolded: CounterSeries;
-  /** provider → model label → tenant → cell */
-  private readonly _cells = new Map<string, Map<string, Map<string, UsageCell>>>();
+  /** provider → model label → tenant index (see TenantRegistry.index) → cell */
+  private readonly _cells = new Map<string, Map<string, UsageCell[]>>();
   /** operation → provider → model label → cell */
   private readonly _semconv = new Map<string, Map<string, Map<string, SemconvCell>>>();
   /** model name → label (itself, or `_OTHER` past the limit) */
@@ -128,23 +167,24 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   private _record(span: ReadableSpan, call: ModelCall): void {
     const cell = tenantCellOf(span);
     const tenant = cell !== undefined ? cell.label() : this._tenantFromAttribute(span.attributes[ATTR_TENANT_ID]);
+    const tenantIndex = cell !== undefined ? cell.labelIndex() : this._tenants.index(tenant);
     const model = this._modelLabel(call.requestModel !== '' ? call.requestModel : call.pricedModel);
     const failed = call.errorType !== undefined || span.status.code === SpanStatusCode.ERROR;
     const d = span.duration;
     const seconds = d[0] + d[1] / 1e9;
 
-    const u = this._usageCell(call.provider, model, tenant);
-    const op = this._opCell(u, call.operation, call.provider, model, tenant);
-    if (failed) op.error.value++;
-    else op.ok.value++;
-    op.duration.record(seconds);
+    const u = this._usageCell(call.provider, model, tenant, tenantIndex, call.operation);
+    const op = call.operation === u.firstOp ? u.first : this._opCell(u, call.operation, call.provider, model, tenant);
+    if (failed) op.errD[op.errO]++;
+    else op.okD[op.okO]++;
+    recordHistogram(op.durD, op.durO, MODEL_BOUNDARIES, seconds);
 
     if (call.usageKnown) {
-      u.input.value += call.input;
-      u.cacheRead.value += call.cacheRead;
-      u.cacheWrite.value += call.cacheWrite5m + call.cacheWrite1h;
-      u.output.value += call.output;
-      if (call.costPico !== undefined) u.cost.add(call.costPico);
+      u.inD[u.inO] += call.input;
+      u.rdD[u.rdO] += call.cacheRead;
+      u.wrD[u.wrO] += call.cacheWrite5m + call.cacheWrite1h;
+      u.outD[u.outO] += call.output;
+      if (call.costPico !== undefined) u.addCost(call.costPico);
       else this._countUnpriced(model);
     }
 
@@ -181,36 +221,51 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     s.value++;
   }
 
-  private _usageCell(provider: string, model: string, tenant: string): UsageCell {
+  private _usageCell(provider: string, model: string, tenant: string, tenantIndex: number, operation: string): UsageCell {
     let byModel = this._cells.get(provider);
     if (byModel === undefined) this._cells.set(provider, (byModel = new Map()));
     let byTenant = byModel.get(model);
-    if (byTenant === undefined) byModel.set(model, (byTenant = new Map()));
-    let c = byTenant.get(tenant);
+    if (byTenant === undefined) byModel.set(model, (byTenant = []));
+    let c = byTenant[tenantIndex];
     if (c === undefined) {
+      const d = newSeriesData(U_DURATION + histogramSlots(MODEL_BOUNDARIES), [U_DURATION]);
       const t = this._tokens;
-      c = {
-        input: t.get([provider, model, tenant, 'input']),
-        cacheRead: t.get([provider, model, tenant, 'cache_read']),
-        cacheWrite: t.get([provider, model, tenant, 'cache_write']),
-        output: t.get([provider, model, tenant, 'output']),
-        cost: new CostSeries(this._cost.get([provider, model, tenant])),
-        ops: new Map(),
-      };
-      byTenant.set(tenant, c);
+      const input = t.get([provider, model, tenant, 'input'], d, U_INPUT);
+      const read = t.get([provider, model, tenant, 'cache_read'], d, U_CACHE_READ);
+      const write = t.get([provider, model, tenant, 'cache_write'], d, U_CACHE_WRITE);
+      const output = t.get([provider, model, tenant, 'output'], d, U_OUTPUT);
+      const cost = this._cost.get([provider, model, tenant], d, U_COST);
+      const ok = this._calls.get([provider, model, tenant, operation, 'success'], d, U_OK);
+      const error = this._calls.get([provider, model, tenant, operation, 'error'], d, U_ERROR);
+      const duration = this._duration.get([provider, model, tenant, operation], d, U_DURATION);
+      c = new UsageCell(
+        input.data,
+        input.offset,
+        read.data,
+        read.offset,
+        write.data,
+        write.offset,
+        output.data,
+        output.offset,
+        cost.data,
+        cost.offset,
+        operation,
+        { okD: ok.data, okO: ok.offset, errD: error.data, errO: error.offset, durD: duration.data, durO: duration.offset }
+      );
+      byTenant[tenantIndex] = c;
     }
     return c;
   }
 
   private _opCell(u: UsageCell, operation: string, provider: string, model: string, tenant: string): OpCell {
-    let c = u.ops.get(operation);
+    let c = u.ops?.get(operation);
     if (c === undefined) {
-      c = {
-        ok: this._calls.get([provider, model, tenant, operation, 'success']),
-        error: this._calls.get([provider, model, tenant, operation, 'error']),
-        duration: this._duration.get([provider, model, tenant, operation]),
-      };
-      u.ops.set(operation, c);
+      const d = newSeriesData(2 + histogramSlots(MODEL_BOUNDARIES), [2]);
+      const ok = this._calls.get([provider, model, tenant, operation, 'success'], d, 0);
+      const error = this._calls.get([provider, model, tenant, operation, 'error'], d, 1);
+      const duration = this._duration.get([provider, model, tenant, operation], d, 2);
+      c = { okD: ok.data, okO: ok.offset, errD: error.data, errO: error.offset, durD: duration.data, durO: duration.offset };
+      (u.ops ??= new Map()).set(operation, c);
     }
     return c;
   }
