@@ -3,6 +3,9 @@
  * result shape `bench/run.ts` collects from each bench's child process.
  */
 
+import { MetricReader } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+
 /** One row of a bench table. `value` is in `unit`; `ratio` compares it with the row named in `ratioTo`. */
 export interface BenchRow {
   readonly bench: string;
@@ -76,4 +79,21 @@ function formatValue(v: number): string {
   if (v >= 100) return Math.round(v).toLocaleString('en-US');
   if (v >= 10) return v.toFixed(1);
   return v.toFixed(2);
+}
+
+/** Keeps every ended span (a bench's data set). */
+export class CollectingProcessor implements SpanProcessor {
+  readonly spans: ReadableSpan[] = [];
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    this.spans.push(span);
+  }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+/** A reader that never exports: instruments record into the SDK's storage, nothing leaves the process. */
+export class NoopReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
 }

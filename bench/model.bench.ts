@@ -16,8 +16,8 @@
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { ModelCall, modelCallOf, setModelCall, type Provider } from '../instrumentations/genai/internal-types';
 import { priceCall } from '../instrumentations/genai/utils';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
@@ -29,7 +29,7 @@ import { PriceTable } from '../src/pricing/PriceTable';
 import { METRIC_MODEL_API_DURATION } from '../src/semconv';
 import { TENANT_CONTEXT_KEY, TenantCell, setTenantRegistry } from '../src/tenant/TenantContext';
 import { TenantRegistry } from '../src/tenant/TenantRegistry';
-import { emit, gc, median, prng, type BenchRow } from './harness';
+import { CollectingProcessor, NoopReader, emit, gc, median, prng, type BenchRow } from './harness';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
 const SPANS = Number(process.env.BENCH_MODEL_SPANS ?? 20_000);
@@ -43,21 +43,6 @@ const MODELS: ReadonlyArray<readonly [Provider, string, string, string]> = [
   ['anthropic', 'chat', 'claude-sonnet-4-5', 'claude-sonnet-4-5-20250929'],
   ['anthropic', 'chat', 'claude-haiku-4-5', 'claude-haiku-4-5-20251001'],
 ];
-
-class CollectingProcessor implements SpanProcessor {
-  readonly spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.spans.push(span);
-  }
-  async forceFlush(): Promise<void> {}
-  async shutdown(): Promise<void> {}
-}
-
-class NoopReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
 
 function buildSpans(registry: TenantRegistry): ReadableSpan[] {
   const rand = prng(7);

@@ -17,9 +17,9 @@
  * Run alone: `npx node --expose-gc build/bench/processor.bench.js`.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Counter, type Histogram } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor, tenantCellOf } from '../processors/TenantSpanProcessor';
 import { EndpointNormalizer } from '../src/EndpointNormalizer';
@@ -27,7 +27,7 @@ import { MetricStore } from '../src/metrics/MetricStore';
 import { METRIC_SPAN_DURATION, METRIC_HTTP_REQUEST_DURATION, METRIC_HTTP_REQUEST_SIZE } from '../src/semconv';
 import { TENANT_CONTEXT_KEY, TenantCell, setTenantRegistry } from '../src/tenant/TenantContext';
 import { TenantRegistry } from '../src/tenant/TenantRegistry';
-import { emit, gc, median, prng, type BenchRow } from './harness';
+import { CollectingProcessor, NoopReader, emit, gc, median, prng, type BenchRow } from './harness';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -61,23 +61,6 @@ const PG_NAMES = ['SELECT chat', 'INSERT chat', 'UPDATE chat', 'SELECT chat_usag
 const REDIS_NAMES = ['GET', 'SET', 'EXPIRE'];
 const KIND_NAMES = ['SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
 const STATUS_NAMES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
-
-/** Keeps every ended span (the bench's data set). */
-class CollectingProcessor implements SpanProcessor {
-  readonly spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.spans.push(span);
-  }
-  async forceFlush(): Promise<void> {}
-  async shutdown(): Promise<void> {}
-}
-
-/** A reader that never exports: instruments record into the SDK's storage, nothing leaves the process. */
-class NoopReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
 
 /**
  * Picks tenant indexes: uniformly, or with Zipf(s) popularity (rank k has weight 1/k^s), the usual shape of

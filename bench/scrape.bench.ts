@@ -77,9 +77,8 @@ async function listen(server: Server): Promise<number> {
   return addr.port;
 }
 
-/** Scrapes `url` from the worker while tracking the main loop's longest stall. */
-async function scrape(worker: Worker, url: string): Promise<Scrape> {
-  const hist = monitorEventLoopDelay({ resolution: 1 });
+/** Tracks the longest gap between ticks of a 1 ms interval on this thread's event loop. */
+function trackGaps(): { last(): number; stop(): number } {
   let last = performance.now();
   let maxGap = 0;
   const timer = setInterval(() => {
@@ -87,6 +86,19 @@ async function scrape(worker: Worker, url: string): Promise<Scrape> {
     if (now - last > maxGap) maxGap = now - last;
     last = now;
   }, 1);
+  return {
+    last: () => last,
+    stop: () => {
+      clearInterval(timer);
+      return maxGap;
+    },
+  };
+}
+
+/** Scrapes `url` from the worker while tracking the main loop's longest stall. */
+async function scrape(worker: Worker, url: string): Promise<Scrape> {
+  const hist = monitorEventLoopDelay({ resolution: 1 });
+  const gaps = trackGaps();
   hist.enable();
   const reply = await new Promise<{ status?: number; bytes: number; ms: number; error?: string }>((resolve) => {
     worker.once('message', resolve);
@@ -94,25 +106,19 @@ async function scrape(worker: Worker, url: string): Promise<Scrape> {
   });
   // A stall that ends the scrape (the stock exporter serialises, then sends everything) is only recorded by
   // the delay histogram when its timer runs again: give it a few ticks before reading.
-  const tail = performance.now() - last;
+  const tail = performance.now() - gaps.last();
   await new Promise((r) => setTimeout(r, 5));
   hist.disable();
-  clearInterval(timer);
+  const maxGap = gaps.stop();
   if (reply.error !== undefined || reply.status !== 200) throw new Error(`scrape of ${url} failed: ${reply.error ?? reply.status}`);
   return { stallMs: Math.max(maxGap, tail), histMaxMs: hist.max / 1e6, totalMs: reply.ms, bytes: reply.bytes };
 }
 
 /** The same tracker over an idle period of `ms`: the machine's own noise. */
 async function idle(ms: number): Promise<number> {
-  let last = performance.now();
-  let maxGap = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    if (now - last > maxGap) maxGap = now - last;
-    last = now;
-  }, 1);
+  const gaps = trackGaps();
   await new Promise((r) => setTimeout(r, ms));
-  clearInterval(timer);
+  const maxGap = gaps.stop();
   return maxGap;
 }
 
