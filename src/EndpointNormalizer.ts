@@ -29,7 +29,11 @@ interface Template {
 export class EndpointNormalizer {
   private readonly _max: number;
   private readonly _templates: Template[];
-  private readonly _admitted = new Set<string>();
+  /** Admitted endpoints → a small index (the reserved values take 0 and 1), for compact tuple keys. */
+  private readonly _admitted = new Map<string, number>([
+    [ENDPOINT_UNMATCHED, 0],
+    [ENDPOINT_OVERFLOW, 1],
+  ]);
   /** Static raw paths (those that normalise to themselves), bounded (cleared when full) so hostile paths cannot grow it. */
   private readonly _memo = new Map<string, string>();
   /** Requests folded into `overflow`. */
@@ -57,12 +61,17 @@ export class EndpointNormalizer {
       e = this.normalizePath(path);
     }
     if (this._admitted.has(e)) return e;
-    if (this._admitted.size < this._max) {
-      this._admitted.add(e);
+    if (this._admitted.size < this._max + 2) {
+      this._admitted.set(e, this._admitted.size);
       return e;
     }
     this.folded++;
     return ENDPOINT_OVERFLOW;
+  }
+
+  /** The small index of an endpoint returned by {@link endpoint} (0 for `unmatched`, 1 for `overflow`). */
+  index(endpoint: string): number {
+    return this._admitted.get(endpoint) ?? 1;
   }
 
   /**

@@ -128,6 +128,11 @@ abstract class Family<S> {
     this.promLabelNames = spec.labels.map(promLabelName);
   }
 
+  /** True when a series with these label values exists. */
+  has(values: readonly string[]): boolean {
+    return this._byKey.has(values.join('\u0000'));
+  }
+
   /**
    * Gets or creates the series for these label values (in `spec.labels` order). Not for per-span use: cache the
    * result. A new series keeps its numbers in `data` at `offset` when given (an existing one keeps its own).
