@@ -86,18 +86,17 @@ const SPAN_SLOTS = SPAN_HIST + histogramSlots(SPAN_BOUNDARIES);
 const REQ = SPAN_SLOTS;
 const REQ_HIST = REQ + 1;
 const SERVER_SLOTS = REQ_HIST + histogramSlots(REQUEST_BOUNDARIES);
-/** `ServerCell.key` values that are not a request tuple key. */
+/** Slot of a server span tuple's array holding the key of the request tuple stored in it (see `_claim`). */
+const KEY = SERVER_SLOTS;
+/** Key values that are not a request tuple key. */
 const KEY_UNCLAIMED = -1;
 const KEY_NONE = -2;
 
-/** What one (server span name, status code, tenant) updates. */
-interface ServerCell {
-  readonly d: SeriesData;
-  /** Key of the request tuple whose counter and duration live in `d` (see `_requestKey`), or KEY_*. */
-  key: number;
-  /** The size histogram of that tuple. */
+/** What a server span tuple needs besides its array, touched only for request bodies and other request tuples. */
+interface ServerExtra {
+  /** The size histogram of the request tuple stored in the array. */
   size: HistogramSeries | undefined;
-  /** The request tuple resolved last through the maps, when it is not the one in `d`. */
+  /** The request tuple resolved last through the maps, when it is not the one in the array. */
   lastKey: number;
   lastRequest: RequestCell | undefined;
 }
@@ -129,8 +128,10 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
   private readonly _red = new Map<string, Map<string, Map<string, Map<number, RequestCell>>>>();
   /** kind → span name → status code → tenant index (see TenantRegistry.index) → the tuple's array; server spans in `_server` */
   private readonly _spans: Map<string, Row<SeriesData>>[] = [];
-  /** server span name → status code → tenant index → cell */
-  private readonly _server = new Map<string, Row<ServerCell>>();
+  /** server span name → status code → tenant index → the tuple's array (with a request tuple, see KEY) */
+  private readonly _server = new Map<string, Row<SeriesData>>();
+  /** server span name → status code → tenant index → extra (parallel to `_server`) */
+  private readonly _serverExtra = new Map<string, ServerExtra[][]>();
   private _spanNameCount = 0;
   /** tenant → error type → series */
   private readonly _errorSeries = new Map<string, Map<string, CounterSeries>>();
@@ -194,12 +195,11 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
 
     const row = this._row(this._server, span.name);
     const slots = row.slots[code] ?? row.slots[0];
-    let sc = slots[tenantIndex];
-    if (sc === undefined) {
-      const d = this._spanData(kind, row.name, code, tenant, SERVER_SLOTS);
-      sc = slots[tenantIndex] = { d, key: KEY_UNCLAIMED, size: undefined, lastKey: -1, lastRequest: undefined };
+    let d = slots[tenantIndex];
+    if (d === undefined) {
+      d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant, SERVER_SLOTS + 1);
+      d[KEY] = KEY_UNCLAIMED;
     }
-    const d = sc.d;
     d[CALLS]++;
     recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
     if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
@@ -208,32 +208,45 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     if (typeof rawMethod !== 'string') return; // not an HTTP server span
 
     // Seed catalog RED family, HTTP server spans.
-    const method = METHODS.has(rawMethod) ? rawMethod : VALUE_OTHER;
+    const methodIndex = METHOD_INDEX.get(rawMethod);
+    const method = methodIndex === undefined ? VALUE_OTHER : rawMethod;
     const rawStatus = attrs[ATTR_HTTP_RESPONSE_STATUS_CODE];
     let status = typeof rawStatus === 'number' ? rawStatus : code === SpanStatusCode.ERROR ? 500 : 0;
     if (!Number.isInteger(status) || status < 0 || status > 999) status = 0;
     const folded = this._endpoints.folded;
     const endpoint = this._endpoints.endpoint(attrs[ATTR_HTTP_ROUTE], attrs[ATTR_URL_PATH], status);
     if (this._endpoints.folded !== folded) this._endpointsFolded.value++;
-    const key = (this._endpoints.index(endpoint) * 16 + (METHOD_INDEX.get(method) ?? 0)) * 1024 + status;
+    const key = (this._endpoints.lastIndex * 16 + (methodIndex ?? 0)) * 1024 + status;
     const seconds = ms / 1000;
     const size = attrs[ATTR_HTTP_REQUEST_BODY_SIZE];
-    if (sc.key === KEY_UNCLAIMED) this._claim(sc, tenant, endpoint, method, status, key);
-    if (sc.key === key) {
+    const hasSize = typeof size === 'number' && size >= 0;
+    if (d[KEY] === KEY_UNCLAIMED) this._claim(d, row.name, code, tenantIndex, tenant, endpoint, method, status, key);
+    if (d[KEY] === key) {
       d[REQ]++;
       recordHistogram(d, REQ_HIST, REQUEST_BOUNDARIES, seconds);
-      if (typeof size === 'number' && size >= 0) (sc.size as HistogramSeries).record(size);
+      if (hasSize) (this._extra(row.name, code, tenantIndex).size as HistogramSeries).record(size);
       return;
     }
-    let rc = sc.lastRequest;
-    if (rc === undefined || sc.lastKey !== key) {
+    const x = this._extra(row.name, code, tenantIndex);
+    let rc = x.lastRequest;
+    if (rc === undefined || x.lastKey !== key) {
       rc = this._requestCell(tenant, endpoint, method, status);
-      sc.lastKey = key;
-      sc.lastRequest = rc;
+      x.lastKey = key;
+      x.lastRequest = rc;
     }
     rc.rd[rc.ro]++;
     recordHistogram(rc.dd, rc.do, REQUEST_BOUNDARIES, seconds);
-    if (typeof size === 'number' && size >= 0) rc.size.record(size);
+    if (hasSize) rc.size.record(size);
+  }
+
+  /** The extra record of a server span tuple, created on first use. */
+  private _extra(name: string, code: SpanStatusCode, tenantIndex: number): ServerExtra {
+    let rows = this._serverExtra.get(name);
+    if (rows === undefined) this._serverExtra.set(name, (rows = [[], [], []]));
+    const slots = rows[code] ?? rows[0];
+    let x = slots[tenantIndex];
+    if (x === undefined) x = slots[tenantIndex] = { size: undefined, lastKey: -1, lastRequest: undefined };
+    return x;
   }
 
   private _tenantFromAttribute(raw: unknown): string {
@@ -274,20 +287,30 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
   }
 
   /**
-   * Puts the first request tuple a server span cell sees into the cell's own array, when that tuple's series do
-   * not exist yet (else the cell resolves requests through the maps).
+   * Puts the first request tuple a server span tuple sees into the tuple's own array, when that request tuple's
+   * series do not exist yet (else it resolves requests through the maps).
    */
-  private _claim(sc: ServerCell, tenant: string, endpoint: string, method: string, status: number, key: number): void {
+  private _claim(
+    d: SeriesData,
+    name: string,
+    code: SpanStatusCode,
+    tenantIndex: number,
+    tenant: string,
+    endpoint: string,
+    method: string,
+    status: number,
+    key: number
+  ): void {
     const requestValues = [method, endpoint, this._statusLabel(status), tenant, this._service];
     const durationValues = [method, endpoint, tenant, this._service];
     if (this._requests.has(requestValues) || this._duration.has(durationValues)) {
-      sc.key = KEY_NONE;
+      d[KEY] = KEY_NONE;
       return;
     }
-    this._requests.get(requestValues, sc.d, REQ);
-    this._duration.get(durationValues, sc.d, REQ_HIST);
-    sc.size = this._size.get([method, endpoint, this._service]);
-    sc.key = key;
+    this._requests.get(requestValues, d, REQ);
+    this._duration.get(durationValues, d, REQ_HIST);
+    this._extra(name, code, tenantIndex).size = this._size.get([method, endpoint, this._service]);
+    d[KEY] = key;
   }
 
   private _requestCell(tenant: string, endpoint: string, method: string, status: number): RequestCell {

@@ -38,6 +38,11 @@ export class EndpointNormalizer {
   private readonly _memo = new Map<string, string>();
   /** Requests folded into `overflow`. */
   folded = 0;
+  /**
+   * A small index of the endpoint the last {@link endpoint} call returned (0 for `unmatched`, 1 for `overflow`),
+   * for compact tuple keys without a second look-up.
+   */
+  lastIndex = 0;
 
   constructor(options: EndpointNormalizerOptions) {
     this._max = options.maxEndpoints;
@@ -56,22 +61,24 @@ export class EndpointNormalizer {
     if (typeof route === 'string' && route !== '') {
       e = route.length > 256 ? ENDPOINT_OVERFLOW : route;
     } else if (status === 404 || typeof path !== 'string') {
+      this.lastIndex = 0;
       return ENDPOINT_UNMATCHED;
     } else {
       e = this.normalizePath(path);
     }
-    if (this._admitted.has(e)) return e;
+    const i = this._admitted.get(e);
+    if (i !== undefined) {
+      this.lastIndex = i;
+      return e;
+    }
     if (this._admitted.size < this._max + 2) {
-      this._admitted.set(e, this._admitted.size);
+      this.lastIndex = this._admitted.size;
+      this._admitted.set(e, this.lastIndex);
       return e;
     }
     this.folded++;
+    this.lastIndex = 1;
     return ENDPOINT_OVERFLOW;
-  }
-
-  /** The small index of an endpoint returned by {@link endpoint} (0 for `unmatched`, 1 for `overflow`). */
-  index(endpoint: string): number {
-    return this._admitted.get(endpoint) ?? 1;
   }
 
   /**
