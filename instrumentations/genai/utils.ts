@@ -113,30 +113,46 @@ function obj(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-/** OpenAI chat / text completion / embeddings usage: `prompt_tokens` includes cached tokens. */
-export function readOpenAIUsage(u: Record<string, unknown>, call: ModelCall): boolean {
-  const prompt = count(u.prompt_tokens, 'prompt_tokens');
-  if (prompt === undefined) return false;
-  const cached = Math.min(prompt, count(obj(u.prompt_tokens_details)?.cached_tokens, 'cached_tokens') ?? 0);
-  call.input = prompt - cached;
+/** Field names of one OpenAI usage shape: input (cached included), its details, output (reasoning included), its details. */
+interface OpenAIUsageFields {
+  readonly input: string;
+  readonly inputDetails: string;
+  readonly output: string;
+  readonly outputDetails: string;
+}
+const CHAT_USAGE: OpenAIUsageFields = {
+  input: 'prompt_tokens',
+  inputDetails: 'prompt_tokens_details',
+  output: 'completion_tokens',
+  outputDetails: 'completion_tokens_details',
+};
+const RESPONSES_USAGE: OpenAIUsageFields = {
+  input: 'input_tokens',
+  inputDetails: 'input_tokens_details',
+  output: 'output_tokens',
+  outputDetails: 'output_tokens_details',
+};
+
+function readUsage(u: Record<string, unknown>, call: ModelCall, f: OpenAIUsageFields): boolean {
+  const input = count(u[f.input], f.input);
+  if (input === undefined) return false;
+  const cached = Math.min(input, count(obj(u[f.inputDetails])?.cached_tokens, 'cached_tokens') ?? 0);
+  call.input = input - cached;
   call.cacheRead = cached;
-  call.output = count(u.completion_tokens, 'completion_tokens') ?? 0;
-  call.reasoning = count(obj(u.completion_tokens_details)?.reasoning_tokens, 'reasoning_tokens') ?? 0;
+  call.output = count(u[f.output], f.output) ?? 0;
+  call.reasoning = count(obj(u[f.outputDetails])?.reasoning_tokens, 'reasoning_tokens') ?? 0;
   call.usageKnown = true;
   return true;
 }
 
+/** OpenAI chat / text completion / embeddings usage: `prompt_tokens` includes cached tokens. */
+export function readOpenAIUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  return readUsage(u, call, CHAT_USAGE);
+}
+
 /** OpenAI Responses API usage: `input_tokens` includes cached tokens, `output_tokens` reasoning ones. */
 export function readResponsesUsage(u: Record<string, unknown>, call: ModelCall): boolean {
-  const input = count(u.input_tokens, 'input_tokens');
-  if (input === undefined) return false;
-  const cached = Math.min(input, count(obj(u.input_tokens_details)?.cached_tokens, 'cached_tokens') ?? 0);
-  call.input = input - cached;
-  call.cacheRead = cached;
-  call.output = count(u.output_tokens, 'output_tokens') ?? 0;
-  call.reasoning = count(obj(u.output_tokens_details)?.reasoning_tokens, 'reasoning_tokens') ?? 0;
-  call.usageKnown = true;
-  return true;
+  return readUsage(u, call, RESPONSES_USAGE);
 }
 
 /**

@@ -66,7 +66,7 @@ export class MetricStore implements MetricProducer {
         endTime,
         attributes: s.attributes,
         value: {
-          buckets: { boundaries: f.boundaries as number[], counts: Array.from(s.counts) },
+          buckets: { boundaries: f.boundaries as number[], counts: s.counts },
           sum: s.sum,
           count: s.count,
           min: s.count > 0 ? s.min : undefined,
