@@ -18,17 +18,18 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context }
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { ModelCall, modelCallOf, setModelCall, type Provider } from '../instrumentations/genai/internal-types';
+import { ModelCall, modelCallOf, setModelCall, type Provider } from '../src/core/ModelCall';
 import { priceCall } from '../instrumentations/genai/utils';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
-import { TenantSpanProcessor, tenantCellOf } from '../processors/TenantSpanProcessor';
-import { EndpointNormalizer } from '../src/EndpointNormalizer';
-import { MetricStore } from '../src/metrics/MetricStore';
-import { PriceTable } from '../src/pricing/PriceTable';
-import { METRIC_MODEL_API_DURATION } from '../src/semconv';
-import { TENANT_CONTEXT_KEY, TenantCell, setTenantRegistry } from '../src/tenant/TenantContext';
-import { TenantRegistry } from '../src/tenant/TenantRegistry';
+import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
+import { EndpointNormalizer } from '../src/core/EndpointNormalizer';
+import { MetricStore } from '../src/core/metrics/MetricStore';
+import { PriceTable } from '../src/core/pricing/PriceTable';
+import { METRIC_MODEL_API_DURATION } from '../src/core/semconv';
+import { TENANT_CONTEXT_KEY, TenantCell, tenantCellOf } from '../src/core/tenant/TenantCell';
+import { useTenantApi } from '../test/helpers/tenant';
+import { TenantRegistry } from '../src/core/tenant/TenantRegistry';
 import { CollectingProcessor, NoopReader, emit, gc, median, prng, type BenchRow } from './harness';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
@@ -49,9 +50,9 @@ function buildSpans(registry: TenantRegistry): ReadableSpan[] {
   const collector = new CollectingProcessor();
   const provider = new TracerProvider({ spanProcessors: [new TenantSpanProcessor(), collector] });
   const tracer = provider.getTracer('bench');
-  setTenantRegistry(registry);
+  useTenantApi(registry);
   const contexts: Context[] = [];
-  for (let t = 0; t < TENANTS; t++) contexts.push(ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(`tenant-${String(t).padStart(4, '0')}`)));
+  for (let t = 0; t < TENANTS; t++) contexts.push(ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(registry, `tenant-${String(t).padStart(4, '0')}`)));
   let clock = Date.now() - 3_600_000;
   for (let i = 0; i < SPANS; i++) {
     const [provider, op, model, snapshot] = MODELS[Math.floor(rand() * MODELS.length)];
@@ -130,7 +131,8 @@ export function runModelBenchRows(): { rows: BenchRow[]; notes: string[] } {
   const cost = meter.createCounter('model_api_cost_cents');
   const sdkJob = (span: ReadableSpan): void => {
     const c = modelCallOf(span)!;
-    const tenant = tenantCellOf(span)?.label() ?? 'unknown';
+    const cell = tenantCellOf(span);
+    const tenant = cell !== undefined ? registry.labelAt(registry.indexOf(cell)) : 'unknown';
     const base: Attributes = { provider: c.provider, model: c.requestModel, tenant_id: tenant };
     calls.add(1, { ...base, operation_type: c.operation, status: c.errorType === undefined ? 'success' : 'error' });
     duration.record(span.duration[0] + span.duration[1] / 1e9, { ...base, operation_type: c.operation });

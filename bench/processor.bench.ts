@@ -21,12 +21,13 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
-import { TenantSpanProcessor, tenantCellOf } from '../processors/TenantSpanProcessor';
-import { EndpointNormalizer } from '../src/EndpointNormalizer';
-import { MetricStore } from '../src/metrics/MetricStore';
-import { METRIC_SPAN_DURATION, METRIC_HTTP_REQUEST_DURATION, METRIC_HTTP_REQUEST_SIZE } from '../src/semconv';
-import { TENANT_CONTEXT_KEY, TenantCell, setTenantRegistry } from '../src/tenant/TenantContext';
-import { TenantRegistry } from '../src/tenant/TenantRegistry';
+import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
+import { EndpointNormalizer } from '../src/core/EndpointNormalizer';
+import { MetricStore } from '../src/core/metrics/MetricStore';
+import { METRIC_SPAN_DURATION, METRIC_HTTP_REQUEST_DURATION, METRIC_HTTP_REQUEST_SIZE } from '../src/core/semconv';
+import { TENANT_CONTEXT_KEY, TenantCell, tenantCellOf } from '../src/core/tenant/TenantCell';
+import { useTenantApi } from '../test/helpers/tenant';
+import { TenantRegistry } from '../src/core/tenant/TenantRegistry';
 import { CollectingProcessor, NoopReader, emit, gc, median, prng, type BenchRow } from './harness';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
@@ -94,10 +95,10 @@ export function buildSpans(registry: TenantRegistry, zipf?: number): ReadableSpa
     spanProcessors: [new TenantSpanProcessor(), collector],
   });
   const tracer = provider.getTracer('bench');
-  setTenantRegistry(registry);
+  useTenantApi(registry);
   const tenantContexts: Context[] = [];
   for (let t = 0; t < TENANTS; t++) {
-    tenantContexts.push(ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(`tenant-${String(t).padStart(4, '0')}`)));
+    tenantContexts.push(ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(registry, `tenant-${String(t).padStart(4, '0')}`)));
   }
   let clock = Date.now() - 3_600_000;
   for (let i = 0; i < REQUESTS; i++) {

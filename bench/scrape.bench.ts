@@ -23,9 +23,9 @@ import { Worker } from 'node:worker_threads';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { MetricStore } from '../src/metrics/MetricStore';
+import { MetricStore } from '../src/core/metrics/MetricStore';
 import { PrometheusServer } from '../src/prometheus/PrometheusServer';
-import { METRIC_SPAN_DURATION } from '../src/semconv';
+import { METRIC_SPAN_DURATION } from '../src/core/semconv';
 import { emit, gc, median, prng, type BenchRow } from './harness';
 
 const TENANTS = 1000;

@@ -1,8 +1,7 @@
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { IncomingMessage } from 'node:http';
-import type { TenantScopeConfig } from '../src/config';
-import { ATTR_HTTP_REQUEST_BODY_SIZE } from '../src/semconv';
-import { isOwnServerRequest } from '../src/ownServers';
+import { ATTR_HTTP_REQUEST_BODY_SIZE } from '../src/core/semconv';
+import type { OwnServers } from '../src/core/OwnServers';
 
 /**
  * Request size for `http_request_size_bytes`, from the `content-length` header only: the body is never read or
@@ -19,10 +18,14 @@ export function requestSizeAttributes(request: IncomingMessage): Record<string, 
  * The upstream instrumentations tenantscope enables, each loaded only when enabled (loading all of them
  * costs start-up time: opentelemetry-js#3029). Names as in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
  */
-const FACTORIES: Record<string, () => Instrumentation> = {
-  http: () => {
+const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrumentation> = {
+  http: (o) => {
     const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
-    return new HttpInstrumentation({ startIncomingSpanHook: requestSizeAttributes, ignoreIncomingRequestHook: isOwnServerRequest });
+    const own = o.ownServers;
+    return new HttpInstrumentation({
+      startIncomingSpanHook: requestSizeAttributes,
+      ignoreIncomingRequestHook: own === undefined ? undefined : (req) => own.isOwnRequest(req),
+    });
   },
   undici: () => {
     const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
@@ -46,14 +49,23 @@ const FACTORIES: Record<string, () => Instrumentation> = {
   },
 };
 
-/** Builds the enabled upstream instrumentations from the config. */
-export function createUpstreamInstrumentations(config: TenantScopeConfig): Instrumentation[] {
-  const enabled = config.enabledInstrumentations ?? Object.keys(FACTORIES);
+export interface UpstreamInstrumentationsOptions {
+  /** Names to enable (OTEL_NODE_ENABLED_INSTRUMENTATIONS); undefined enables all. */
+  enabled: readonly string[] | undefined;
+  /** Names to leave off (OTEL_NODE_DISABLED_INSTRUMENTATIONS). */
+  disabled: readonly string[];
+  /** Our own servers, whose requests the HTTP instrumentation ignores. */
+  ownServers?: OwnServers;
+}
+
+/** Builds the enabled upstream instrumentations. */
+export function createUpstreamInstrumentations(options: UpstreamInstrumentationsOptions): Instrumentation[] {
+  const enabled = options.enabled ?? Object.keys(FACTORIES);
   const out: Instrumentation[] = [];
   for (const name of enabled) {
-    if (config.disabledInstrumentations.includes(name)) continue;
+    if (options.disabled.includes(name)) continue;
     const make = FACTORIES[name];
-    if (make !== undefined) out.push(make());
+    if (make !== undefined) out.push(make(options));
   }
   return out;
 }

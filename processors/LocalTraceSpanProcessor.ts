@@ -1,8 +1,8 @@
 import { SpanKind, SpanStatusCode, TraceFlags, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { describeError, warnOnce } from '../src/log';
-import type { CounterSeries } from '../src/metrics/MetricFamily';
-import type { MetricStore } from '../src/metrics/MetricStore';
+import { describeError, warnOnce } from '../src/core/log';
+import type { CounterSeries } from '../src/core/metrics/MetricFamily';
+import type { MetricStore } from '../src/core/metrics/MetricStore';
 import {
   ATTR_KEPT_BY,
   ATTR_MODEL_COST_USD,
@@ -11,8 +11,8 @@ import {
   METRIC_SPANS_EXPORTED,
   METRIC_SPANS_SEEN,
   METRIC_TRACES_FLUSHED_EARLY,
-} from '../src/semconv';
-import { tenantCellOf } from './TenantSpanProcessor';
+} from '../src/core/semconv';
+import { tenantCellOf } from '../src/core/tenant/TenantCell';
 
 export interface KeepRules {
   /** Keep a local trace that has a span with status ERROR. */

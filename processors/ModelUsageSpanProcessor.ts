@@ -1,7 +1,7 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { modelCallOf, type ModelCall } from '../instrumentations/genai/internal-types';
-import { describeError, warnOnce } from '../src/log';
+import { modelCallOf, type ModelCall } from '../src/core/ModelCall';
+import { describeError, warnOnce } from '../src/core/log';
 import {
   histogramSlots,
   newSeriesData,
@@ -11,9 +11,9 @@ import {
   type HistogramFamily,
   type HistogramSeries,
   type SeriesData,
-} from '../src/metrics/MetricFamily';
-import type { MetricStore } from '../src/metrics/MetricStore';
-import { PICO_PER_CENT } from '../src/pricing/PriceTable';
+} from '../src/core/metrics/MetricFamily';
+import type { MetricStore } from '../src/core/metrics/MetricStore';
+import { PICO_PER_CENT } from '../src/core/pricing/PriceTable';
 import {
   ATTR_TENANT_ID,
   METRIC_GEN_AI_OPERATION_DURATION,
@@ -25,10 +25,9 @@ import {
   METRIC_MODEL_API_TOKENS,
   METRIC_MODELS_UNPRICED,
   MODEL_OTHER,
-  TENANT_UNKNOWN,
-} from '../src/semconv';
-import type { TenantRegistry } from '../src/tenant/TenantRegistry';
-import { tenantCellOf } from './TenantSpanProcessor';
+} from '../src/core/semconv';
+import { tenantCellOf } from '../src/core/tenant/TenantCell';
+import type { TenantRegistry } from '../src/core/tenant/TenantRegistry';
 
 export interface ModelUsageSpanProcessorOptions {
   store: MetricStore;
@@ -166,8 +165,8 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
 
   private _record(span: ReadableSpan, call: ModelCall): void {
     const cell = tenantCellOf(span);
-    const tenant = cell !== undefined ? cell.label() : this._tenantFromAttribute(span.attributes[ATTR_TENANT_ID]);
-    const tenantIndex = cell !== undefined ? cell.labelIndex() : this._tenants.index(tenant);
+    const tenantIndex = cell !== undefined ? this._tenants.indexOf(cell) : this._tenants.indexOfAttribute(span.attributes[ATTR_TENANT_ID]);
+    const tenant = this._tenants.labelAt(tenantIndex);
     const model = this._modelLabel(call.requestModel !== '' ? call.requestModel : call.pricedModel);
     const failed = call.errorType !== undefined || span.status.code === SpanStatusCode.ERROR;
     const d = span.duration;
@@ -196,11 +195,6 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     }
     if (failed) this._errorDuration(s, call, model, call.errorType ?? 'error').record(seconds);
     else s.duration.record(seconds);
-  }
-
-  private _tenantFromAttribute(raw: unknown): string {
-    if (raw === undefined) return TENANT_UNKNOWN;
-    return this._tenants.label(this._tenants.spanId(raw));
   }
 
   private _modelLabel(name: string): string {

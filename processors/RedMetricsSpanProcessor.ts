@@ -1,7 +1,7 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
-import type { EndpointNormalizer } from '../src/EndpointNormalizer';
-import { warnOnce, describeError } from '../src/log';
+import type { EndpointNormalizer } from '../src/core/EndpointNormalizer';
+import { warnOnce, describeError } from '../src/core/log';
 import {
   histogramSlots,
   newSeriesData,
@@ -11,8 +11,8 @@ import {
   type HistogramFamily,
   type HistogramSeries,
   type SeriesData,
-} from '../src/metrics/MetricFamily';
-import type { MetricStore } from '../src/metrics/MetricStore';
+} from '../src/core/metrics/MetricFamily';
+import type { MetricStore } from '../src/core/metrics/MetricStore';
 import {
   ATTR_ERROR_TYPE,
   ATTR_EXCEPTION_TYPE,
@@ -33,11 +33,10 @@ import {
   METRIC_SPAN_DURATION,
   METRIC_TENANTS_FOLDED,
   TENANT_OVERFLOW,
-  TENANT_UNKNOWN,
   VALUE_OTHER,
-} from '../src/semconv';
-import type { TenantRegistry } from '../src/tenant/TenantRegistry';
-import { tenantCellOf } from './TenantSpanProcessor';
+} from '../src/core/semconv';
+import { tenantCellOf } from '../src/core/tenant/TenantCell';
+import type { TenantRegistry } from '../src/core/tenant/TenantRegistry';
 
 export interface RedMetricsSpanProcessorOptions {
   store: MetricStore;
@@ -172,8 +171,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
   private _record(span: ReadableSpan): void {
     const attrs = span.attributes;
     const cell = tenantCellOf(span);
-    const tenant = cell !== undefined ? cell.label() : this._tenantFromAttribute(attrs[ATTR_TENANT_ID]);
-    const tenantIndex = cell !== undefined ? cell.labelIndex() : this._tenants.index(tenant);
+    const tenantIndex = cell !== undefined ? this._tenants.indexOf(cell) : this._tenants.indexOfAttribute(attrs[ATTR_TENANT_ID]);
+    const tenant = this._tenants.labelAt(tenantIndex);
     const dur = span.duration;
     const ms = dur[0] * 1e3 + dur[1] / 1e6;
     const kind = span.kind;
@@ -247,11 +246,6 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     let x = slots[tenantIndex];
     if (x === undefined) x = slots[tenantIndex] = { size: undefined, lastKey: -1, lastRequest: undefined };
     return x;
-  }
-
-  private _tenantFromAttribute(raw: unknown): string {
-    if (raw === undefined) return TENANT_UNKNOWN;
-    return this._tenants.label(this._tenants.spanId(raw));
   }
 
   /** The per-name row of a kind's table, folding names past the limit into `_OTHER` (counted). */

@@ -1,15 +1,8 @@
 import type { Context } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { ATTR_TENANT_ID } from '../src/semconv';
-import { getTenantCell, type TenantCell } from '../src/tenant/TenantContext';
-
-/** Where a span keeps the tenant cell of the context it started in. */
-const CELL = Symbol('tenantscope.tenantCell');
-
-/** The tenant cell a span started under, if any. */
-export function tenantCellOf(span: ReadableSpan): TenantCell | undefined {
-  return (span as unknown as { [CELL]?: TenantCell })[CELL];
-}
+import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { describeError, warnOnce } from '../src/core/log';
+import { ATTR_TENANT_ID } from '../src/core/semconv';
+import { getTenantCell, linkTenantCell, tenantCellOf } from '../src/core/tenant/TenantCell';
 
 /**
  * Links each span to its request's tenant and stamps `tenant.id` when the span ends, so a tenant the app sets
@@ -19,18 +12,18 @@ export class TenantSpanProcessor implements SpanProcessor {
   onStart(span: Span, parentContext: Context): void {
     try {
       const cell = getTenantCell(parentContext);
-      if (cell !== undefined) (span as unknown as { [CELL]?: TenantCell })[CELL] = cell;
-    } catch {
-      // never throw into span.start()
+      if (cell !== undefined) linkTenantCell(span, cell);
+    } catch (err) {
+      warnOnce('tenant-onStart', `a span was not linked to its tenant: ${describeError(err)}`);
     }
   }
 
   onEnding(span: Span): void {
     try {
-      const cell = (span as unknown as { [CELL]?: TenantCell })[CELL];
+      const cell = tenantCellOf(span);
       if (cell !== undefined) span.setAttribute(ATTR_TENANT_ID, cell.id);
-    } catch {
-      // never throw into span.end()
+    } catch (err) {
+      warnOnce('tenant-onEnding', `a span was not stamped with its tenant: ${describeError(err)}`);
     }
   }
 

@@ -1,9 +1,9 @@
 /** tenantscope's public API. Loading this module starts nothing: use `--require tenantscope/register`. */
 import { getInstance } from './instance';
 
-export { setTenant, withTenant, getTenant } from './tenant/TenantContext';
-export { TENANT_ID_PATTERN } from './tenant/TenantRegistry';
-export type { TenantScopeConfig } from './config';
+export { setTenant, withTenant, getTenant } from './tenantApi';
+export { TENANT_ID_PATTERN } from './core/tenant/TenantRegistry';
+export type { TenantScopeConfig } from './core/config';
 
 /** Flushes spans and metrics and stops tenantscope; idempotent. Resolves at once when it is not running. */
 export function shutdown(): Promise<void> {

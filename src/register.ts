@@ -5,7 +5,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { getInstance, setInstance } from './instance';
-import { describeError } from './log';
+import { describeError } from './core/log';
 import { startTenantScope, type TenantScope } from './sdk';
 
 // `module.register` runs preloads again inside the loader-hooks thread: start once, on the main thread.

@@ -33,21 +33,23 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { createGenAIInstrumentation } from '../instrumentations/genai/instrumentation';
+import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
-import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './config';
-import { EndpointNormalizer } from './EndpointNormalizer';
-import { error as logError, debug } from './log';
-import { MetricStore } from './metrics/MetricStore';
+import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
+import { EndpointNormalizer } from './core/EndpointNormalizer';
+import { error as logError, debug } from './core/log';
+import { MetricStore } from './core/metrics/MetricStore';
 import { PrometheusServer } from './prometheus/PrometheusServer';
-import { HostPolicy } from './tenant/HostPolicy';
-import { setTenantRegistry } from './tenant/TenantContext';
-import { TenantPropagator } from './tenant/TenantPropagator';
-import { TenantRegistry } from './tenant/TenantRegistry';
+import { HostPolicy } from './core/tenant/HostPolicy';
+import { OwnServers } from './core/OwnServers';
+import { PriceTable } from './core/pricing/PriceTable';
+import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
+import { TenantPropagator } from './propagation/TenantPropagator';
+import { TenantRegistry } from './core/tenant/TenantRegistry';
 
 /** A started tenantscope pipeline. */
 export interface TenantScope {
@@ -55,6 +57,8 @@ export interface TenantScope {
   readonly tracerProvider: TracerProvider;
   readonly meterProvider: MeterProvider;
   readonly store: MetricStore;
+  /** Validates tenant ids and admits metric labels; the public tenant API creates its cells with it. */
+  readonly tenants: TenantRegistry;
   readonly prometheus: PrometheusServer | undefined;
   /** Exports what is buffered without shutting down. */
   forceFlush(): Promise<void>;
@@ -78,11 +82,14 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const resource = buildResource();
   const serviceName = String(resource.attributes['service.name'] ?? 'unknown_service:node');
 
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(buildPropagator(config));
-
+  // Shared parts, built once and handed to every part that uses them (docs/architecture.md).
   const tenants = new TenantRegistry({ maxTenants: config.maxTenants, hashKey: config.tenantHashKey });
-  setTenantRegistry(tenants);
+  const modelEndpoints = new ModelEndpointPolicy(config.modelHosts);
+  const ownServers = new OwnServers();
+
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints));
+
   const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
   const store = new MetricStore(resource);
 
@@ -90,7 +97,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   let prometheus: PrometheusServer | undefined;
   for (const e of config.metricsExporters) {
     if (e === 'prometheus') {
-      prometheus = new PrometheusServer({ host: config.prometheusHost, port: config.prometheusPort, store });
+      prometheus = new PrometheusServer({ host: config.prometheusHost, port: config.prometheusPort, store, ownServers });
       readers.push(prometheus);
     } else {
       const exporter: PushMetricExporter = e === 'console' ? new ConsoleMetricExporter() : otlpMetricExporter(config.otlpMetricsProtocol);
@@ -144,7 +151,19 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   trace.setGlobalTracerProvider(tracerProvider);
 
   registerInstrumentations({
-    instrumentations: [...createUpstreamInstrumentations(config), createGenAIInstrumentation(config)],
+    instrumentations: [
+      ...createUpstreamInstrumentations({
+        enabled: config.enabledInstrumentations,
+        disabled: config.disabledInstrumentations,
+        ownServers,
+      }),
+      new GenAIInstrumentation({
+        prices: new PriceTable({ overrideFile: config.pricesFile }),
+        modelEndpoints,
+        openaiUsageHosts: config.openaiUsageHosts,
+        captureMessageContent: config.captureMessageContent,
+      }),
+    ],
     tracerProvider,
     meterProvider,
   });
@@ -155,6 +174,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     tracerProvider,
     meterProvider,
     store,
+    tenants,
     prometheus,
     async forceFlush() {
       await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
@@ -191,7 +211,7 @@ async function settle(p: Promise<unknown>, what: string): Promise<void> {
   }
 }
 
-function buildPropagator(config: TenantScopeConfig): TextMapPropagator {
+function buildPropagator(config: TenantScopeConfig, tenants: TenantRegistry, modelEndpoints: ModelEndpointPolicy): TextMapPropagator {
   const list: TextMapPropagator[] = [];
   for (const name of config.propagators) {
     if (name === 'tracecontext') list.push(new W3CTraceContextPropagator());
@@ -201,12 +221,14 @@ function buildPropagator(config: TenantScopeConfig): TextMapPropagator {
       list.push(new B3Propagator({ injectEncoding: name === 'b3' ? B3InjectEncoding.SINGLE_HEADER : B3InjectEncoding.MULTI_HEADER }));
     }
   }
-  return new TenantPropagator(
-    new CompositePropagator({ propagators: list }),
-    config.propagators.includes('baggage'),
-    config.tenantHeader,
-    new HostPolicy(config.baggageHosts)
-  );
+  return new TenantPropagator({
+    inner: new CompositePropagator({ propagators: list }),
+    innerHasBaggage: config.propagators.includes('baggage'),
+    header: config.tenantHeader,
+    tenants,
+    baggageHosts: new HostPolicy(config.baggageHosts),
+    modelEndpoints,
+  });
 }
 
 function buildSampler(s: SamplerConfig): Sampler {

@@ -1,5 +1,6 @@
 import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
-import type { PriceTable } from '../../src/pricing/PriceTable';
+import type { PriceTable } from '../../src/core/pricing/PriceTable';
+import type { ModelEndpointPolicy } from '../../src/core/tenant/ModelEndpointPolicy';
 
 /** Options of {@link GenAIInstrumentation}. */
 export interface GenAIInstrumentationOptions extends InstrumentationConfig {
@@ -11,10 +12,11 @@ export interface GenAIInstrumentationOptions extends InstrumentationConfig {
    */
   openaiUsageHosts?: readonly string[];
   /**
-   * Host patterns of internal model gateways: requests to them in OpenAI or Anthropic format are model calls
-   * even without an official SDK, and they never receive tenant baggage.
+   * Model endpoints (provider hosts plus internal gateways): requests to a listed gateway in OpenAI or Anthropic
+   * format are model calls even without an official SDK. The same policy keeps tenant baggage away from them
+   * (the propagator holds it too). Defaults to the provider hosts only.
    */
-  modelHosts?: readonly string[];
+  modelEndpoints?: ModelEndpointPolicy;
   /** Record prompts and completions (`gen_ai.input.messages` / `gen_ai.output.messages`); off by default. */
   captureMessageContent?: boolean;
 }

@@ -1,8 +1,8 @@
-import { warnOnce } from '../../src/log';
-import { costPico, PriceTable } from '../../src/pricing/PriceTable';
-import type { HostPolicy } from '../../src/tenant/HostPolicy';
-import { ModelCall, type Provider } from './internal-types';
-import { OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION } from './semconv';
+import { warnOnce } from '../../src/core/log';
+import { costPico, PriceTable } from '../../src/core/pricing/PriceTable';
+import type { HostPolicy } from '../../src/core/tenant/HostPolicy';
+import { ModelCall, type Provider } from '../../src/core/ModelCall';
+import { OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION } from '../../src/core/semconv';
 
 /** Hosts that speak the OpenAI API and accept `stream_options`. */
 export const OPENAI_HOST = 'api.openai.com';
@@ -109,7 +109,8 @@ function count(v: unknown, field: string): number | undefined {
   return undefined;
 }
 
-function obj(v: unknown): Record<string, unknown> | undefined {
+/** `v` as a plain object, or undefined. */
+export function obj(v: unknown): Record<string, unknown> | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 

@@ -8,17 +8,19 @@ import {
   type MetricData,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { describeError, error as logError, debug } from '../log';
-import { escapeLabelValue, formatNumber, promLabelName } from '../metrics/MetricFamily';
-import type { MetricStore } from '../metrics/MetricStore';
+import { describeError, error as logError, debug } from '../core/log';
+import { escapeLabelValue, formatNumber, promLabelName } from '../core/metrics/MetricFamily';
+import type { MetricStore } from '../core/metrics/MetricStore';
 import { prometheusName } from './naming';
-import { markOwnServer } from '../ownServers';
+import type { OwnServers } from '../core/OwnServers';
 
 export interface PrometheusServerOptions {
   host: string;
   port: number;
   /** tenantscope's pre-aggregated families, serialised in time slices. */
   store: MetricStore;
+  /** Where the server registers itself as ours, so the HTTP instrumentation ignores its requests. */
+  ownServers?: OwnServers;
   /** Longest stretch of serialisation before yielding to the event loop. */
   sliceMillis?: number;
 }
@@ -43,7 +45,7 @@ export class PrometheusServer extends MetricReader {
     this._store = options.store;
     this._sliceMillis = options.sliceMillis ?? 8;
     this._server = createServer((req, res) => this._handle(req, res));
-    markOwnServer(this._server);
+    options.ownServers?.mark(this._server);
     // Our server must never keep the app alive.
     this._server.unref();
     this._listening = new Promise((resolve) => {

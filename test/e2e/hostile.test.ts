@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { parseMetrics, scrape, startFixture, sumOf, type RunningFixture } from '../helpers/fixture';
 import { freePort } from '../helpers/services';
-import { TENANT_ID_PATTERN } from '../../src/tenant/TenantRegistry';
+import { TENANT_ID_PATTERN } from '../../src/core/tenant/TenantRegistry';
 
 const MAX_TENANTS = 50;
 const MAX_ENDPOINTS = 10;

@@ -13,11 +13,12 @@ import { GenAIInstrumentation } from '../../instrumentations/genai/instrumentati
 import type { GenAIInstrumentationOptions } from '../../instrumentations/genai/types';
 import { ModelUsageSpanProcessor } from '../../processors/ModelUsageSpanProcessor';
 import { TenantSpanProcessor } from '../../processors/TenantSpanProcessor';
-import { MetricStore } from '../../src/metrics/MetricStore';
-import { HostPolicy } from '../../src/tenant/HostPolicy';
-import { setTenantRegistry } from '../../src/tenant/TenantContext';
-import { TenantPropagator } from '../../src/tenant/TenantPropagator';
-import { TenantRegistry } from '../../src/tenant/TenantRegistry';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
+import { HostPolicy } from '../../src/core/tenant/HostPolicy';
+import { useTenantApi } from './tenant';
+import { ModelEndpointPolicy } from '../../src/core/tenant/ModelEndpointPolicy';
+import { TenantPropagator } from '../../src/propagation/TenantPropagator';
+import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 import { startProviderPeer, type ProviderPeer } from './providerPeer';
 
 export interface GenAIHarness {
@@ -41,16 +42,19 @@ export interface GenAIHarness {
 
 export async function startGenAIHarness(options: GenAIInstrumentationOptions = {}): Promise<GenAIHarness> {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(
-    new TenantPropagator(
-      new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
-      true,
-      'x-tenant-id',
-      new HostPolicy(['private'])
-    )
-  );
   const tenants = new TenantRegistry({ maxTenants: 100 });
-  setTenantRegistry(tenants);
+  useTenantApi(tenants);
+  const modelEndpoints = options.modelEndpoints ?? new ModelEndpointPolicy();
+  propagation.setGlobalPropagator(
+    new TenantPropagator({
+      inner: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+      innerHasBaggage: true,
+      header: 'x-tenant-id',
+      tenants,
+      baggageHosts: new HostPolicy(['private']),
+      modelEndpoints,
+    })
+  );
   const store = new MetricStore(resourceFromAttributes({}));
   const exporter = new InMemorySpanExporter();
   const tracerProvider = new TracerProvider({
@@ -62,7 +66,7 @@ export async function startGenAIHarness(options: GenAIInstrumentationOptions = {
   });
   trace.setGlobalTracerProvider(tracerProvider);
   const peer = await startProviderPeer();
-  const instrumentation = new GenAIInstrumentation({ openaiUsageHosts: ['127.0.0.1'], ...options });
+  const instrumentation = new GenAIInstrumentation({ openaiUsageHosts: ['127.0.0.1'], ...options, modelEndpoints });
   instrumentation.setTracerProvider(tracerProvider);
   // The HTTP layer register enables: it injects trace context (and the tenant, where allowed) into every fetch.
   const undici = new UndiciInstrumentation();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfig } from '../../src/config';
-import { EndpointNormalizer } from '../../src/EndpointNormalizer';
+import { loadConfig } from '../../src/core/config';
+import { EndpointNormalizer } from '../../src/core/EndpointNormalizer';
 
 const norm = (path: string, templates?: string[]): string => new EndpointNormalizer({ maxEndpoints: 100, templates }).normalizePath(path);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HostPolicy } from '../../src/tenant/HostPolicy';
+import { HostPolicy } from '../../src/core/tenant/HostPolicy';
 
 test('"private" admits loopback, RFC 1918, unique-local, single-label and cluster names', () => {
   const p = new HostPolicy(['private']);

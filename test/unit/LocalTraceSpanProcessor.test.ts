@@ -19,8 +19,8 @@ import {
 import { LocalTraceSpanProcessor, type KeepRules, type LocalTraceBounds } from '../../processors/LocalTraceSpanProcessor';
 import { RedMetricsSpanProcessor } from '../../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../../processors/TenantSpanProcessor';
-import { EndpointNormalizer } from '../../src/EndpointNormalizer';
-import { MetricStore } from '../../src/metrics/MetricStore';
+import { EndpointNormalizer } from '../../src/core/EndpointNormalizer';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
 import {
   METRIC_SPAN_CALLS,
   METRIC_SPANS_DROPPED,
@@ -28,9 +28,11 @@ import {
   METRIC_SPANS_SEEN,
   METRIC_TRACES_FLUSHED_EARLY,
   type MetricSpec,
-} from '../../src/semconv';
-import { setTenant, TENANT_CONTEXT_KEY, TenantCell, withTenant } from '../../src/tenant/TenantContext';
-import { TenantRegistry } from '../../src/tenant/TenantRegistry';
+} from '../../src/core/semconv';
+import { TENANT_CONTEXT_KEY, TenantCell } from '../../src/core/tenant/TenantCell';
+import { setTenant, withTenant } from '../../src/tenantApi';
+import { useTenantApi } from '../helpers/tenant';
+import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 const contextManager = new AsyncLocalStorageContextManager();
 before(() => {
@@ -53,6 +55,7 @@ interface Harness {
   processor: LocalTraceSpanProcessor;
   store: MetricStore;
   provider: TracerProvider;
+  tenants: TenantRegistry;
 }
 
 const DEFAULT_KEEP: KeepRules = { errors: true, slowServerMs: 2000, modelCostUsd: 0.05 };
@@ -67,9 +70,11 @@ after(async () => {
 function harness(options: { ratio: 0 | 1; keep?: Partial<KeepRules>; bounds?: Partial<LocalTraceBounds>; exportEnabled?: boolean }): Harness {
   const store = new MetricStore(resourceFromAttributes({ 'service.name': 'svc' }));
   const exporter = new RetainingExporter();
+  const tenants = new TenantRegistry({ maxTenants: 1000 });
+  useTenantApi(tenants);
   const red = new RedMetricsSpanProcessor({
     store,
-    tenants: new TenantRegistry({ maxTenants: 1000 }),
+    tenants,
     endpoints: new EndpointNormalizer({ maxEndpoints: 100, templates: [] }),
     serviceName: 'svc',
     maxSpanNames: 500,
@@ -87,7 +92,7 @@ function harness(options: { ratio: 0 | 1; keep?: Partial<KeepRules>; bounds?: Pa
     sampler: createAlwaysRecordSampler(options.ratio === 1 ? new AlwaysOnSampler() : new AlwaysOffSampler()),
     spanProcessors: [new TenantSpanProcessor(), processor],
   });
-  const h = { tracer: provider.getTracer('test'), exporter, processor, store, provider };
+  const h = { tracer: provider.getTracer('test'), exporter, processor, store, provider, tenants };
   open.push(h);
   return h;
 }
@@ -165,7 +170,7 @@ test('ended children wait in the buffer until their local root ends, then are ex
 test('a tenant set after a child span ended lands on that child span and on its metrics', () => {
   const h = harness({ ratio: 1 });
   // The request's tenant cell as the propagator creates it: no header, so "unknown" until the app sets it.
-  const requestCtx = context.active().setValue(TENANT_CONTEXT_KEY, new TenantCell());
+  const requestCtx = context.active().setValue(TENANT_CONTEXT_KEY, new TenantCell(h.tenants));
   context.with(requestCtx, () => {
     const root = h.tracer.startSpan('POST /login', { kind: SpanKind.SERVER, root: true });
     context.with(trace.setSpan(context.active(), root), () => {

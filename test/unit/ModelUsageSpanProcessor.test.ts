@@ -3,12 +3,12 @@ import { test } from 'node:test';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
-import { ModelCall, setModelCall } from '../../instrumentations/genai/internal-types';
+import { ModelCall, setModelCall } from '../../src/core/ModelCall';
 import { priceCall } from '../../instrumentations/genai/utils';
 import { ModelUsageSpanProcessor } from '../../processors/ModelUsageSpanProcessor';
-import { MetricStore } from '../../src/metrics/MetricStore';
-import { PriceTable } from '../../src/pricing/PriceTable';
-import { TenantRegistry } from '../../src/tenant/TenantRegistry';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
+import { PriceTable } from '../../src/core/pricing/PriceTable';
+import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 const prices = new PriceTable();
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
-import { costPico, PriceTable } from '../../src/pricing/PriceTable';
+import { costPico, PriceTable } from '../../src/core/pricing/PriceTable';
 
 const dir = mkdtempSync(join(tmpdir(), 'prices-'));
 function file(name: string, text: string): string {

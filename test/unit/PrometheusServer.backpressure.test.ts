@@ -10,9 +10,9 @@ import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { MetricStore } from '../../src/metrics/MetricStore';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
 import { PrometheusServer } from '../../src/prometheus/PrometheusServer';
-import { METRIC_SPAN_DURATION } from '../../src/semconv';
+import { METRIC_SPAN_DURATION } from '../../src/core/semconv';
 
 const SERIES = 30_000;
 let server: PrometheusServer;

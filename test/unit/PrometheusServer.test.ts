@@ -4,9 +4,9 @@ import { after, before, test } from 'node:test';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { parseMetrics } from '../helpers/fixture';
-import { MetricStore } from '../../src/metrics/MetricStore';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
 import { PrometheusServer } from '../../src/prometheus/PrometheusServer';
-import { METRIC_ERRORS, METRIC_HTTP_REQUEST_DURATION, METRIC_HTTP_REQUESTS, METRIC_SPAN_CALLS } from '../../src/semconv';
+import { METRIC_ERRORS, METRIC_HTTP_REQUEST_DURATION, METRIC_HTTP_REQUESTS, METRIC_SPAN_CALLS } from '../../src/core/semconv';
 
 let server: PrometheusServer;
 let provider: MeterProvider;

@@ -11,10 +11,11 @@ import { DataPointType, type Histogram } from '@opentelemetry/sdk-metrics';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { RedMetricsSpanProcessor } from '../../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../../processors/TenantSpanProcessor';
-import { EndpointNormalizer } from '../../src/EndpointNormalizer';
-import { MetricStore } from '../../src/metrics/MetricStore';
-import { TENANT_CONTEXT_KEY, TenantCell, setTenantRegistry } from '../../src/tenant/TenantContext';
-import { TenantRegistry } from '../../src/tenant/TenantRegistry';
+import { EndpointNormalizer } from '../../src/core/EndpointNormalizer';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
+import { TENANT_CONTEXT_KEY, TenantCell } from '../../src/core/tenant/TenantCell';
+import { useTenantApi } from '../helpers/tenant';
+import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 interface Options {
   maxTenants?: number;
@@ -25,7 +26,7 @@ interface Options {
 
 function pipeline(o: Options = {}) {
   const tenants = new TenantRegistry({ maxTenants: o.maxTenants ?? 100 });
-  setTenantRegistry(tenants);
+  useTenantApi(tenants);
   const store = new MetricStore(resourceFromAttributes({ 'service.name': 'svc' }));
   const red = new RedMetricsSpanProcessor({
     store,
@@ -39,7 +40,7 @@ function pipeline(o: Options = {}) {
   const tracer = provider.getTracer('test');
 
   /** Context of a request whose tenant header was `tenant` (undefined: no header). */
-  const request = (tenant?: string): Context => ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(tenant));
+  const request = (tenant?: string): Context => ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(tenants, tenant));
 
   interface SpanSpec {
     name: string;

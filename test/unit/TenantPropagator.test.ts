@@ -11,10 +11,12 @@ import {
 } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
-import { HostPolicy } from '../../src/tenant/HostPolicy';
-import { getTenantCell, setTenantRegistry } from '../../src/tenant/TenantContext';
-import { TenantPropagator } from '../../src/tenant/TenantPropagator';
-import { TenantRegistry } from '../../src/tenant/TenantRegistry';
+import { HostPolicy } from '../../src/core/tenant/HostPolicy';
+import { getTenantCell } from '../../src/core/tenant/TenantCell';
+import { useTenantApi } from '../helpers/tenant';
+import { ModelEndpointPolicy } from '../../src/core/tenant/ModelEndpointPolicy';
+import { TenantPropagator } from '../../src/propagation/TenantPropagator';
+import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 const tracer = new TracerProvider().getTracer('test');
 
@@ -22,7 +24,14 @@ function propagator(withBaggage = true): TenantPropagator {
   const inner = withBaggage
     ? new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] })
     : new CompositePropagator({ propagators: [new W3CTraceContextPropagator()] });
-  return new TenantPropagator(inner, withBaggage, 'x-tenant-id', new HostPolicy(['private']));
+  return new TenantPropagator({
+    inner,
+    innerHasBaggage: withBaggage,
+    header: 'x-tenant-id',
+    tenants,
+    baggageHosts: new HostPolicy(['private']),
+    modelEndpoints: new ModelEndpointPolicy(),
+  });
 }
 
 function extract(headers: Record<string, string | string[]>, p = propagator()): Context {
@@ -35,7 +44,11 @@ function clientContext(ctx: Context, host: string): Context {
   return trace.setSpan(ctx, span);
 }
 
-beforeEach(() => setTenantRegistry(new TenantRegistry({ maxTenants: 100 })));
+let tenants = new TenantRegistry({ maxTenants: 100 });
+beforeEach(() => {
+  tenants = new TenantRegistry({ maxTenants: 100 });
+  useTenantApi(tenants);
+});
 
 test('extract takes the tenant from the x-tenant-id header', () => {
   const cell = getTenantCell(extract({ 'x-tenant-id': 'acme' }));

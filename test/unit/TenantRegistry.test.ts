@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { TENANT_ID_PATTERN, TenantRegistry } from '../../src/tenant/TenantRegistry';
+import { TENANT_ID_PATTERN, TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 test('valid ids are used as given, up to 64 characters of the allowed charset', () => {
   const r = new TenantRegistry({ maxTenants: 10 });

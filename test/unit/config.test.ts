@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
 import { DiagLogLevel, diag, type DiagLogger } from '@opentelemetry/api';
-import { INSTRUMENTATION_NAMES, loadConfig, type Env, type TenantScopeConfig } from '../../src/config';
+import { INSTRUMENTATION_NAMES, loadConfig, type Env, type TenantScopeConfig } from '../../src/core/config';
 
 let warnings: string[] = [];
 const logger: DiagLogger = {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { SpanStatusCode } from '@opentelemetry/api';
-import { withTenant } from '../../src/tenant/TenantContext';
+import { ModelEndpointPolicy } from '../../src/core/tenant/ModelEndpointPolicy';
+import { withTenant } from '../../src/tenantApi';
 import { startGenAIHarness, waitForSpans, type GenAIHarness } from '../helpers/genaiHarness';
 
 let h: GenAIHarness;
@@ -22,7 +23,7 @@ const SONNET_CENTS = 2.1525;
 const GPT4O_CHAT_CENTS = 0.647;
 
 before(async () => {
-  h = await startGenAIHarness({ modelHosts: ['127.0.0.1'] });
+  h = await startGenAIHarness({ modelEndpoints: new ModelEndpointPolicy(['127.0.0.1']) });
   Anthropic = (require('@anthropic-ai/sdk') as typeof import('@anthropic-ai/sdk')).default;
   anthropic = new Anthropic({ apiKey: 'sk-ant-test-secret', baseURL: h.peer.url, maxRetries: 0 });
   OpenAIv4 = (require('openai-v4') as typeof import('openai-v4')).default;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { withTenant } from '../../src/tenant/TenantContext';
+import { withTenant } from '../../src/tenantApi';
 import { startGenAIHarness, waitForSpans, type GenAIHarness } from '../helpers/genaiHarness';
 import { OPENAI_CHAT_USAGE } from '../helpers/providerPeer';
 

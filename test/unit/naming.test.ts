@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { prometheusName, unitSuffix } from '../../src/prometheus/naming';
-import * as semconv from '../../src/semconv';
-import type { MetricSpec } from '../../src/semconv';
+import * as semconv from '../../src/core/semconv';
+import type { MetricSpec } from '../../src/core/semconv';
 
 const specs = Object.entries(semconv).filter(
   (e): e is [string, MetricSpec] => e[0].startsWith('METRIC_') && typeof e[1] === 'object' && e[1] !== null && 'promName' in e[1]

@@ -1,5 +1,5 @@
 import { DiagLogLevel } from '@opentelemetry/api';
-import { warn, warnOnce } from './log';
+import { clip, warn, warnOnce } from './log';
 
 /** Everything tenantscope reads from the environment, validated. */
 export interface TenantScopeConfig {
@@ -283,7 +283,3 @@ function list(env: Env, name: string, dflt: string[], allowed: readonly string[]
 }
 
 /** Keeps log lines short and printable when echoing a bad value back. */
-function clip(v: string): string {
-  const printable = v.replace(/[^\x20-\x7e]/g, '?');
-  return printable.length > 80 ? printable.slice(0, 77) + '...' : printable;
-}

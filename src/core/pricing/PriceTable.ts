@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { warn, describeError } from '../log';
+import { clip, warn, describeError } from '../log';
+import { PACKAGE_ROOT } from '../package';
 
 /**
  * Prices of one model in one service tier, in integer pico-dollars (1e-12 USD) per token. A price given in
@@ -37,7 +38,7 @@ export interface BilledTokens {
 /** Pico-dollars per cent. */
 export const PICO_PER_CENT = 1e10;
 /** The table shipped in the package. */
-export const SHIPPED_PRICES_FILE = join(__dirname, '..', '..', '..', 'data', 'prices.json');
+export const SHIPPED_PRICES_FILE = join(PACKAGE_ROOT, 'data', 'prices.json');
 
 const MAX_USD_PER_MTOK = 100_000;
 const MEMO_LIMIT = 2000;
@@ -256,7 +257,3 @@ function build(model: string, m: RawModel, multipliers: ReadonlyMap<string, numb
   return Object.freeze({ model, provider: m.provider, standard, tiers });
 }
 
-function clip(v: string): string {
-  const printable = v.replace(/[^\x20-\x7e]/g, '?');
-  return printable.length > 60 ? printable.slice(0, 57) + '...' : printable;
-}

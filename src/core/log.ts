@@ -30,3 +30,9 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return typeof err;
 }
+
+/** A configuration value as it may appear in a log line: printable ASCII only, at most 80 characters. */
+export function clip(v: string): string {
+  const printable = v.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > 80 ? printable.slice(0, 77) + '...' : printable;
+}

@@ -1,14 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { TENANT_INVALID, TENANT_OVERFLOW, TENANT_UNKNOWN } from '../semconv';
+import type { TenantCell } from './TenantCell';
 
 /** The charset and length a tenant id must have to be used as given. */
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
-const RESERVED = new Set([TENANT_UNKNOWN, TENANT_INVALID, TENANT_OVERFLOW]);
-const RESERVED_INDEX = new Map([
-  [TENANT_UNKNOWN, 0],
-  [TENANT_INVALID, 1],
-  [TENANT_OVERFLOW, 2],
-]);
+/** Reserved label values, in the order of their dense indexes (0, 1, 2). */
+const RESERVED_LABELS = [TENANT_UNKNOWN, TENANT_INVALID, TENANT_OVERFLOW];
+const RESERVED = new Set(RESERVED_LABELS);
+const RESERVED_INDEX = new Map(RESERVED_LABELS.map((l, i) => [l, i]));
+const OVERFLOW_INDEX = RESERVED_INDEX.get(TENANT_OVERFLOW) as number;
 /** Bound on the memo of hashed ids, so hostile traffic cannot grow it. */
 const HASH_MEMO_LIMIT = 10_000;
 
@@ -28,6 +28,8 @@ export class TenantRegistry {
   private readonly _hashKey: string | undefined;
   /** Admitted ids → their small index (reserved values take 0–2), so processors can index arrays by tenant. */
   private readonly _admitted = new Map<string, number>();
+  /** Labels by dense index: the reserved values, then admitted ids in admission order. */
+  private readonly _labels: string[] = [...RESERVED_LABELS];
   private readonly _hashMemo = new Map<string, string>();
 
   constructor(options: TenantRegistryOptions) {
@@ -55,7 +57,8 @@ export class TenantRegistry {
     if (RESERVED.has(spanId)) return spanId;
     if (this._admitted.has(spanId)) return spanId;
     if (this._admitted.size < this._max) {
-      this._admitted.set(spanId, RESERVED_INDEX.size + this._admitted.size);
+      this._admitted.set(spanId, this._labels.length);
+      this._labels.push(spanId);
       return spanId;
     }
     return TENANT_OVERFLOW;
@@ -66,7 +69,31 @@ export class TenantRegistry {
    * per-tenant tables be arrays rather than hash maps (bench/processor.bench.ts).
    */
   index(label: string): number {
-    return this._admitted.get(label) ?? RESERVED_INDEX.get(label) ?? RESERVED_INDEX.get(TENANT_OVERFLOW)!;
+    return this._admitted.get(label) ?? RESERVED_INDEX.get(label) ?? OVERFLOW_INDEX;
+  }
+
+  /** The label whose dense index is `index` (see {@link index}). */
+  labelAt(index: number): string {
+    return this._labels[index] ?? TENANT_OVERFLOW;
+  }
+
+  /**
+   * The dense index of the metric label of `cell`'s tenant in this registry; the answer is cached on the cell
+   * for this registry, so a span of an already-seen request costs one comparison. A cell another registry
+   * created, or one cached by another registry, is resolved here again: labels never cross registries.
+   */
+  indexOf(cell: TenantCell): number {
+    if (cell.cachedBy === this) return cell.cachedIndex;
+    const i = this.index(this.label(cell.id));
+    cell.cachedBy = this;
+    cell.cachedIndex = i;
+    return i;
+  }
+
+  /** The dense index of the metric label for a raw `tenant.id` attribute value (a span with no tenant cell). */
+  indexOfAttribute(raw: unknown): number {
+    if (raw === undefined) return RESERVED_INDEX.get(TENANT_UNKNOWN) as number;
+    return this.index(this.label(this.spanId(raw)));
   }
 
   private _hash(id: string): string {

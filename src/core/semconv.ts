@@ -9,16 +9,51 @@ export const ATTR_TENANT_ID = 'tenant.id';
 /** W3C baggage entry that carries the tenant between services. */
 export const BAGGAGE_TENANT_ID = 'tenant.id';
 
-// Upstream (stable) HTTP semantic-convention keys we read on spans.
-export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
-export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
-export const ATTR_HTTP_ROUTE = 'http.route';
-export const ATTR_URL_PATH = 'url.path';
+// Stable semantic-convention keys, from the upstream package.
+export {
+  ATTR_ERROR_TYPE,
+  ATTR_EXCEPTION_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_PATH,
+} from '@opentelemetry/semantic-conventions';
+/**
+ * Development-status keys, copied rather than imported: the package's incubating entry is not a stable API
+ * (and loading it costs start-up time).
+ */
 export const ATTR_HTTP_REQUEST_BODY_SIZE = 'http.request.body.size';
-export const ATTR_SERVER_ADDRESS = 'server.address';
-export const ATTR_ERROR_TYPE = 'error.type';
-export const ATTR_EXCEPTION_TYPE = 'exception.type';
 export const EVENT_EXCEPTION = 'exception';
+
+// GenAI semantic-convention attribute keys (released v1.37–v1.41; development status, copied as above).
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
+export const ATTR_GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
+/** Deprecated predecessor of `gen_ai.provider.name`, still written by upstream instrumentation-openai. */
+export const ATTR_GEN_AI_SYSTEM = 'gen_ai.system';
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
+export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id';
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons';
+export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk';
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens';
+export const ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = 'gen_ai.usage.cache_creation.input_tokens';
+export const ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens';
+export const ATTR_GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages';
+export const ATTR_GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages';
+export const ATTR_OPENAI_RESPONSE_SERVICE_TIER = 'openai.response.service_tier';
+/** `gen_ai.operation.name` values. */
+export const OPERATION_CHAT = 'chat';
+export const OPERATION_EMBEDDINGS = 'embeddings';
+export const OPERATION_TEXT_COMPLETION = 'text_completion';
+
+/** True when usage was expected but the response ended without it (never estimated). */
+export const ATTR_MODEL_USAGE_MISSING = 'tenantscope.model.usage_missing';
+/** How a streamed response ended when it did not complete: `abandoned` (the caller stopped reading) or `truncated`. */
+export const ATTR_MODEL_STREAM_END = 'tenantscope.model.stream_end';
 
 /**
  * Computed cost of a model call in USD, set on model-call spans (issue 3); read by the keep-by-cost export rule.
