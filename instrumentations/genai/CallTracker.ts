@@ -120,7 +120,7 @@ export class CallTracker implements StreamObserver {
         configurable: true,
         writable: true,
         value: function (this: unknown): unknown {
-          // eslint-disable-next-line prefer-rest-params
+           
           const p = (orig as AnyFunction).apply(this, arguments as unknown as unknown[]);
           if (p instanceof Promise) {
             p.then(

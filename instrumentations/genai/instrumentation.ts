@@ -103,7 +103,7 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
   private _wrapFetchLike(original: AnyFunction): AnyFunction {
     const self = this;
     return function tracedFetch(this: unknown): unknown {
-      // eslint-disable-next-line prefer-rest-params
+       
       return self._traced(original, this, arguments as unknown as unknown[]);
     };
   }

@@ -156,7 +156,8 @@ export class PrometheusServer extends MetricReader {
         await flushMaybe();
       }
     }
-    write(buf);
+    // The last chunk: the caller ends the response next, whether or not the socket has drained.
+    void write(buf);
   }
 }
 

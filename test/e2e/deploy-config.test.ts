@@ -35,7 +35,7 @@ const yamlReason = ((): string | undefined => {
   return r.status === 0 ? undefined : 'python3 has no PyYAML module (import yaml failed)';
 })();
 
-type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Yaml = Record<string, any>;  
 
 /** Parses a YAML file with PyYAML's safe loader, through JSON. */
 function loadYaml(path: string): Yaml {

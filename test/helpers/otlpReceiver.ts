@@ -304,7 +304,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 // --- Flattening: protobufjs objects (camelCase, Buffers) and OTLP/JSON (camelCase, hex ids) share one shape. ---
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 /** Ids: hex in OTLP/JSON, bytes in protobuf. */
 function hexId(v: unknown): string {
