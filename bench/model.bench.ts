@@ -114,7 +114,7 @@ export function runModelBenchRows(): { rows: BenchRow[]; notes: string[] } {
   const spans = buildSpans(registry);
   const prices = new PriceTable();
   const store = new MetricStore(resourceFromAttributes({}));
-  const model = new ModelUsageSpanProcessor({ store, tenants: registry, maxModels: 100 });
+  const model = new ModelUsageSpanProcessor({ store, tenants: registry, maxModels: 100, maxErrorTypes: 100 });
   const red = new RedMetricsSpanProcessor({
     store,
     tenants: registry,

@@ -34,6 +34,8 @@ export interface ModelUsageSpanProcessorOptions {
   tenants: TenantRegistry;
   /** Distinct model names the metrics may see; later ones fold into `_OTHER`. */
   maxModels: number;
+  /** Distinct `error.type` values on `gen_ai.client.operation.duration`; later ones fold into `_OTHER` (counted). */
+  maxErrorTypes: number;
 }
 
 /**
@@ -107,8 +109,6 @@ interface SemconvCell {
   readonly errors: Map<string, HistogramSeries>;
 }
 
-const MAX_ERROR_TYPES = 50;
-
 /**
  * Derives the seed's model families (`model_api_calls_total`,
  * `model_api_duration_seconds`, `model_api_tokens_total`, `model_api_cost_cents_total`) and the GenAI
@@ -120,6 +120,8 @@ const MAX_ERROR_TYPES = 50;
 export class ModelUsageSpanProcessor implements SpanProcessor {
   private readonly _tenants: TenantRegistry;
   private readonly _maxModels: number;
+  private readonly _maxErrorTypes: number;
+  private readonly _errorTypesFolded: CounterSeries;
   private readonly _calls: CounterFamily;
   private readonly _duration: HistogramFamily;
   private readonly _tokens: CounterFamily;
@@ -141,6 +143,7 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     const { store } = options;
     this._tenants = options.tenants;
     this._maxModels = options.maxModels;
+    this._maxErrorTypes = options.maxErrorTypes;
     this._calls = store.counter(METRIC_MODEL_API_CALLS);
     this._duration = store.histogram(METRIC_MODEL_API_DURATION);
     this._tokens = store.counter(METRIC_MODEL_API_TOKENS);
@@ -149,6 +152,7 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     this._opDuration = store.histogram(METRIC_GEN_AI_OPERATION_DURATION);
     this._unpriced = store.counter(METRIC_MODELS_UNPRICED);
     this._modelsFolded = store.counter(METRIC_LABELS_FOLDED).get(['model']);
+    this._errorTypesFolded = store.counter(METRIC_LABELS_FOLDED).get(['error_type']);
   }
 
   onStart(): void {}
@@ -284,15 +288,23 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
 
   private _errorDuration(s: SemconvCell, call: ModelCall, model: string, type: string): HistogramSeries {
     let h = s.errors.get(type);
-    if (h === undefined) {
-      let label = type;
-      if (!this._errorTypes.has(label)) {
-        if (this._errorTypes.size >= MAX_ERROR_TYPES || label.length > 64) label = MODEL_OTHER;
-        else this._errorTypes.add(label);
+    if (h !== undefined) return h;
+    let label = type;
+    if (!this._errorTypes.has(label)) {
+      if (this._errorTypes.size >= this._maxErrorTypes || label.length > 64) {
+        this._errorTypesFolded.value++;
+        label = MODEL_OTHER;
+      } else {
+        this._errorTypes.add(label);
       }
-      h = this._opDuration.get([call.operation, call.provider, model, label]);
-      s.errors.set(type, h);
     }
+    h = s.errors.get(label);
+    if (h === undefined) {
+      h = this._opDuration.get([call.operation, call.provider, model, label]);
+      s.errors.set(label, h);
+    }
+    // Only admitted types are remembered under their own name: raw provider strings past the limit are not
+    // kept, so hostile or ever-changing error text cannot grow the map (each costs a look-up instead).
     return h;
   }
 

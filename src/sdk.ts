@@ -124,7 +124,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       maxSpanNames: config.maxSpanNames,
       maxErrorTypes: config.maxErrorTypes,
     }),
-    new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels }),
+    new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels, maxErrorTypes: config.maxErrorTypes }),
   ];
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {

@@ -60,7 +60,7 @@ export async function startGenAIHarness(options: GenAIInstrumentationOptions = {
   const tracerProvider = new TracerProvider({
     spanProcessors: [
       new TenantSpanProcessor(),
-      new ModelUsageSpanProcessor({ store, tenants, maxModels: 20 }),
+      new ModelUsageSpanProcessor({ store, tenants, maxModels: 20, maxErrorTypes: 50 }),
       new SimpleSpanProcessor({ exporter }),
     ],
   });

@@ -12,10 +12,10 @@ import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 const prices = new PriceTable();
 
-function setup(maxModels = 10) {
+function setup(maxModels = 10, maxErrorTypes = 50) {
   const store = new MetricStore(resourceFromAttributes({}));
   const tenants = new TenantRegistry({ maxTenants: 10 });
-  const processor = new ModelUsageSpanProcessor({ store, tenants, maxModels });
+  const processor = new ModelUsageSpanProcessor({ store, tenants, maxModels, maxErrorTypes });
   const tracer = new TracerProvider({ spanProcessors: [processor] }).getTracer('t');
   const value = (name: string, labels: Record<string, string>): number => {
     for (const f of store.counters) {
@@ -33,7 +33,7 @@ function setup(maxModels = 10) {
     span.setStatus({ code: status });
     span.end();
   };
-  return { store, value, call, tracer };
+  return { store, value, call, tracer, processor };
 }
 
 test('money is summed exactly per tenant: 1,000 calls of 0.647 cents are 647 cents, not 646.99999…', () => {
@@ -82,4 +82,27 @@ test('spans without a model-call record are ignored, even with GenAI attributes'
   assert.equal(families(), 0);
   call('a', 'gpt-4o', { usageKnown: true, input: 1 });
   assert.ok(families() > 0, 'a span with a record does create series');
+});
+
+test('20,000 distinct provider error strings leave the error-type map bounded by the limit, folded and counted', () => {
+  const { store, tracer, processor } = setup(10, 5);
+  for (let i = 0; i < 20_000; i++) {
+    const span = tracer.startSpan('chat gpt-4o', { attributes: { 'tenant.id': 'acme' } });
+    const c = new ModelCall('openai', 'chat', 'gpt-4o', true);
+    c.errorType = `upstream error #${i}: request id ${i * 7919}`;
+    setModelCall(span, c);
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  }
+  // White-box: the per-(operation, provider, model) map of error-type series is what grew before (one entry per
+  // raw string behind the folded series). Now it holds the admitted types and `_OTHER` only.
+  const semconv = (processor as unknown as { _semconv: Map<string, Map<string, Map<string, { errors: Map<string, unknown> }>>> })._semconv;
+  const errors = semconv.get('chat')?.get('openai')?.get('gpt-4o')?.errors;
+  assert.equal(errors?.size, 6);
+  const duration = store.histograms.find((f) => f.spec.name === 'gen_ai.client.operation.duration');
+  const byType = new Map((duration?.series ?? []).map((s) => [s.attributes['error.type'], s.count]));
+  assert.equal(byType.size, 6);
+  assert.equal(byType.get('_OTHER'), 20_000 - 5);
+  const folded = store.counters.find((f) => f.spec.name === 'tenantscope.labels.folded')?.series.find((s) => s.attributes.label === 'error_type');
+  assert.equal(folded?.value, 20_000 - 5);
 });
