@@ -19,7 +19,7 @@ if (isMainThread && getInstance() === undefined) {
       installExitHooks(scope);
     }
   } catch (err) {
-    process.emitWarning(`tenantscope: could not start (${describeError(err)}); the app runs uninstrumented.`);
+    say(`could not start (${describeError(err)}); the app runs uninstrumented.`);
   }
 }
 
@@ -40,7 +40,7 @@ function registerEsmHook(): void {
     const mod = require('node:module') as typeof import('node:module');
     mod.register('import-in-the-middle/hook.mjs', pathToFileURL(__filename));
   } catch (err) {
-    process.emitWarning(`tenantscope: ESM instrumentation is off (${describeError(err)}); CommonJS modules are still instrumented.`);
+    say(`ESM instrumentation is off (${describeError(err)}); CommonJS modules are still instrumented.`);
   }
 }
 
@@ -69,4 +69,16 @@ function installExitHooks(scope: TenantScope): void {
       process.removeListener(event, onSignal);
     }
   });
+}
+
+/**
+ * One plain stderr line, like register.js's: before the pipeline starts there is no diag logger, and
+ * process.emitWarning would add a second line ("Use `node --trace-warnings ...`") to the app's output.
+ */
+function say(line: string): void {
+  try {
+    process.stderr.write(`tenantscope: ${line}\n`);
+  } catch {
+    // stderr closed: stay silent rather than break the app
+  }
 }

@@ -6,7 +6,8 @@ export type Provider = 'openai' | 'anthropic';
 
 /**
  * What one model API request told us, kept on its span (ours, or the SDK's / upstream's span we enriched)
- * for {@link ModelUsageSpanProcessor}, which prices it and turns it into metrics when the span ends.
+ * for the model-usage metric processor, which turns it into metrics when the span ends. The GenAI
+ * instrumentation prices the call as usage arrives (so the cost is on the span before it ends).
  * Token fields follow billing classes: `input` is uncached input only, so the four classes sum to the
  * billed total with no double counting.
  */
@@ -24,7 +25,7 @@ export class ModelCall {
   serviceTier: string | undefined = undefined;
   /** `error.type` of a failed call; undefined on success. */
   errorType: string | undefined = undefined;
-  /** Cost in pico-dollars, set by the processor when the model is priced. */
+  /** Cost in pico-dollars, set by the GenAI instrumentation when the model is priced. */
   costPico: number | undefined = undefined;
 
   constructor(

@@ -142,17 +142,9 @@ export class PrometheusServer extends MetricReader {
       if (f.series.length === 0) continue;
       const name = prometheusName(f.spec.name, f.spec.unit, 'histogram');
       buf += header(name, f.spec.description, 'histogram');
-      const le = f.leText;
       for (let i = 0; i < f.series.length; i++) {
         const s = f.series[i];
-        const sep = s.labelText === '' ? '' : ',';
-        let cum = 0;
-        for (let b = 0; b < le.length; b++) {
-          cum += s.bucket(b);
-          buf += `${name}_bucket{${s.labelText}${sep}le="${le[b]}"} ${cum}\n`;
-        }
-        const braces = s.labelText === '' ? '' : `{${s.labelText}}`;
-        buf += `${name}_sum${braces} ${formatNumber(s.sum)}\n${name}_count${braces} ${s.count}\n`;
+        buf += histogramText(name, s.labelText, f.leText, s);
         await flushMaybe();
       }
     }
@@ -198,6 +190,29 @@ function labels(attrs: Attributes, extra?: string): string {
   }
   if (extra !== undefined) parts.push(extra);
   return parts.join(',');
+}
+
+/** The counts of one histogram series: per bucket (not cumulative), sum and count. */
+interface HistogramCounts {
+  bucket(i: number): number;
+  readonly sum: number;
+  readonly count: number;
+}
+
+/**
+ * One histogram series in the text format: cumulative `_bucket` lines for every `le`, then `_sum` and `_count`.
+ * `labelText` is `a="x",b="y"` without braces ('' when unlabelled). Used for our store's families and the SDK's.
+ */
+function histogramText(name: string, labelText: string, le: readonly string[], h: HistogramCounts): string {
+  const sep = labelText === '' ? '' : ',';
+  let out = '';
+  let cum = 0;
+  for (let b = 0; b < le.length; b++) {
+    cum += h.bucket(b);
+    out += `${name}_bucket{${labelText}${sep}le="${le[b]}"} ${cum}\n`;
+  }
+  const braces = braced(labelText);
+  return out + `${name}_sum${braces} ${formatNumber(h.sum)}\n${name}_count${braces} ${h.count}\n`;
 }
 
 function braced(l: string): string {
@@ -248,16 +263,8 @@ function metricText(m: MetricData): { name: string; type: string; help: string; 
     const name = prometheusName(d.name, d.unit, 'histogram');
     for (const p of m.dataPoints) {
       const h = p.value as Histogram;
-      const base = labels(p.attributes);
-      const sep = base === '' ? '' : ',';
-      let cum = 0;
-      for (let i = 0; i < h.buckets.counts.length; i++) {
-        cum += h.buckets.counts[i];
-        const le = i < h.buckets.boundaries.length ? formatNumber(h.buckets.boundaries[i]) : '+Inf';
-        out += `${name}_bucket{${base}${sep}le="${le}"} ${cum}\n`;
-      }
-      const braces = base === '' ? '' : `{${base}}`;
-      out += `${name}_sum${braces} ${formatNumber(h.sum ?? 0)}\n${name}_count${braces} ${h.count}\n`;
+      const le = [...h.buckets.boundaries.map(formatNumber), '+Inf'];
+      out += histogramText(name, labels(p.attributes), le, { bucket: (i) => h.buckets.counts[i] ?? 0, sum: h.sum ?? 0, count: h.count });
     }
     return { name, type: 'histogram', help: d.description, body: out };
   }

@@ -22,7 +22,7 @@ before(async () => {
   store.counter(METRIC_ERRORS).get([HOSTILE, 'svc', 'acme']).value = 1;
   const d = store.histogram(METRIC_HTTP_REQUEST_DURATION).get(['GET', '/chats/:id', 'acme', 'svc']);
   for (const v of [0.05, 0.1, 0.3, 0.3, 2, 20]) d.record(v);
-  // Many series, with a zero slice budget, so the serializer yields between every 256 series.
+  // Many series, with a zero slice budget, so the serializer yields after every chunk (64K characters).
   const calls = store.counter(METRIC_SPAN_CALLS);
   for (let i = 0; i < 3000; i++) calls.get(['svc', `span ${i}`, 'SPAN_KIND_CLIENT', 'STATUS_CODE_UNSET', `t${i % 50}`]).value = i;
   server = new PrometheusServer({ host: '127.0.0.1', port: 0, store, sliceMillis: 0 });

@@ -74,6 +74,7 @@ function pipeline(o: Options = {}) {
       status: extra.status ?? (status >= 500 ? SpanStatusCode.ERROR : undefined),
       ms: extra.ms,
       exception: extra.exception,
+      ctx: extra.ctx,
     });
 
   /** Every data point of metric `name`, as `label=value,…` → value (counters) or histogram. */
@@ -284,4 +285,24 @@ test('a million distinct tenant values keep the series bounded and the counts ex
   assert.equal(Object.keys(await p.counters('traces.span.metrics.calls')).length, 1000 + 2);
   assert.equal((await p.read('http_request_duration_seconds')).size, 1000 + 2);
   assert.equal(p.tenants.admittedCount, 1000);
+});
+
+test('labels come from the processor\'s own registry, never from the registry that created the tenant cell', async () => {
+  const p = pipeline();
+  // The processor's registry already admitted globex (dense index 3). The request cells below come from another
+  // registry (as when two pipelines or a test harness build their own), where acme is admitted first (index 3).
+  p.tenants.label('globex');
+  const other = new TenantRegistry({ maxTenants: 100 });
+  const acmeCell = new TenantCell(other, 'acme');
+  other.indexOf(acmeCell);
+  p.server(undefined, '/chats/:id', '/chats/1', 200, { ctx: ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, acmeCell) });
+  // A span with no tenant cell (tenant from its attribute only) resolves through the processor's registry too.
+  p.span({ name: 'GET /chats/:id', kind: SpanKind.SERVER, ctx: ROOT_CONTEXT, attributes: { 'tenant.id': 'globex', 'http.request.method': 'GET', 'http.route': '/chats/:id', 'url.path': '/chats/2', 'http.response.status_code': 200 } });
+  assert.deepEqual(await p.counters('http_requests'), {
+    'method=GET,endpoint=/chats/:id,status=200,tenant_id=acme,service=svc': 1,
+    'method=GET,endpoint=/chats/:id,status=200,tenant_id=globex,service=svc': 1,
+  });
+  // The cell now carries the answer of the processor's registry (acme is its index 4), not the other one's.
+  assert.equal(acmeCell.cachedBy, p.tenants);
+  assert.equal(acmeCell.cachedIndex, 4);
 });

@@ -14,13 +14,14 @@ import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { HostPolicy } from '../../src/core/tenant/HostPolicy';
 import { getTenantCell } from '../../src/core/tenant/TenantCell';
 import { useTenantApi } from '../helpers/tenant';
+import { GenAIInstrumentation } from '../../instrumentations/genai/instrumentation';
 import { ModelEndpointPolicy } from '../../src/core/tenant/ModelEndpointPolicy';
 import { TenantPropagator } from '../../src/propagation/TenantPropagator';
 import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
 
 const tracer = new TracerProvider().getTracer('test');
 
-function propagator(withBaggage = true): TenantPropagator {
+function propagator(withBaggage = true, modelEndpoints = new ModelEndpointPolicy()): TenantPropagator {
   const inner = withBaggage
     ? new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] })
     : new CompositePropagator({ propagators: [new W3CTraceContextPropagator()] });
@@ -30,7 +31,7 @@ function propagator(withBaggage = true): TenantPropagator {
     header: 'x-tenant-id',
     tenants,
     baggageHosts: new HostPolicy(['private']),
-    modelEndpoints: new ModelEndpointPolicy(),
+    modelEndpoints,
   });
 }
 
@@ -144,4 +145,18 @@ test('a context without a span has no known destination: the tenant is not sent'
 test('fields() lists baggage once alongside the inner fields', () => {
   assert.deepEqual(propagator(false).fields().sort(), ['baggage', 'traceparent', 'tracestate']);
   assert.deepEqual(propagator(true).fields().sort(), ['baggage', 'traceparent', 'tracestate']);
+});
+
+test('the model-endpoint policy is the one handed in: another instrumentation\'s gateways change nothing here', () => {
+  // Before, GenAIInstrumentation set the model hosts in a module variable the propagator read: building one with
+  // a gateway on localhost silently stopped tenant baggage to every localhost service of every propagator.
+  new GenAIInstrumentation({ modelEndpoints: new ModelEndpointPolicy(['localhost']), enabled: false });
+  const carrier: Record<string, string> = {};
+  propagator().inject(clientContext(extract({ 'x-tenant-id': 'acme' }), 'localhost'), carrier, defaultTextMapSetter);
+  assert.equal(carrier.baggage, 'tenant.id=acme');
+  // A propagator given that policy treats the gateway as a model endpoint: no tenant baggage for it.
+  const gated: Record<string, string> = {};
+  const p = propagator(true, new ModelEndpointPolicy(['localhost']));
+  p.inject(clientContext(extract({ 'x-tenant-id': 'acme' }, p), 'localhost'), gated, defaultTextMapSetter);
+  assert.equal(gated.baggage, undefined);
 });

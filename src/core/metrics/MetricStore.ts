@@ -11,9 +11,10 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { MetricSpec } from '../semconv';
 import { CounterFamily, HistogramFamily, nowHr } from './MetricFamily';
+import { VERSION } from '../package';
 
 /** Instrumentation scope our span-derived metrics are exported under. */
-export const SCOPE = { name: 'tenantscope', version: '0.1.0' };
+export const SCOPE = { name: 'tenantscope', version: VERSION };
 
 /**
  * Holds tenantscope's pre-aggregated metric families. Processors update series directly (no attribute
