@@ -48,6 +48,7 @@ import { HostPolicy } from './core/tenant/HostPolicy';
 import { OwnServers } from './core/OwnServers';
 import { PriceTable } from './core/pricing/PriceTable';
 import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
+import { JaegerPropagator } from './propagation/JaegerPropagator';
 import { TenantPropagator } from './propagation/TenantPropagator';
 import { TenantRegistry } from './core/tenant/TenantRegistry';
 
@@ -219,11 +220,14 @@ function buildPropagator(config: TenantScopeConfig, tenants: TenantRegistry, mod
     else if (name === 'b3' || name === 'b3multi') {
       const { B3Propagator, B3InjectEncoding } = require('@opentelemetry/propagator-b3') as typeof import('@opentelemetry/propagator-b3');
       list.push(new B3Propagator({ injectEncoding: name === 'b3' ? B3InjectEncoding.SINGLE_HEADER : B3InjectEncoding.MULTI_HEADER }));
+    } else if (name === 'jaeger') {
+      list.push(new JaegerPropagator());
     }
   }
   return new TenantPropagator({
     inner: new CompositePropagator({ propagators: list }),
-    innerHasBaggage: config.propagators.includes('baggage'),
+    // Both carry baggage (W3C `baggage`, Jaeger `uberctx-*`): the tenant entry is read from either.
+    innerHasBaggage: config.propagators.includes('baggage') || config.propagators.includes('jaeger'),
     header: config.tenantHeader,
     tenants,
     baggageHosts: new HostPolicy(config.baggageHosts),

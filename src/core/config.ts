@@ -75,7 +75,7 @@ const LOG_LEVELS: Record<string, DiagLogLevel> = {
   all: DiagLogLevel.ALL,
 };
 const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];
-const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'none'];
+const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'];
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 /** Reads the log level alone, so the logger can be set before anything else is parsed. */
