@@ -19,47 +19,10 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { COLLECTOR, COMPOSE, has, JAEGER, loadYaml, PROMETHEUS_CONFIG, ROOT, type Yaml } from '../helpers/deploy';
+import { COLLECTOR, COMPOSE, has, JAEGER, loadYaml, PROMETHEUS_CONFIG, ROOT, wiringProblems, type Yaml } from '../helpers/deploy';
 import { PROMTOOL_BIN } from '../helpers/prometheus';
 
 const SERVICES = ['alertmanager', 'chat-driver', 'chat-service', 'grafana', 'jaeger', 'mongodb', 'otel-collector', 'postgres', 'prometheus', 'rabbitmq', 'redis'];
-
-/**
- * Collector-style wiring problems: a pipeline naming a receiver/processor/exporter/connector that is not
- * defined, a service extension that is not defined, a defined component no pipeline uses, a connector that is
- * not both an exporter (of one pipeline) and a receiver (of another).
- */
-function wiringProblems(cfg: Yaml): string[] {
-  const problems: string[] = [];
-  const defined = (section: string): Set<string> => new Set(Object.keys(cfg[section] ?? {}));
-  const sections = { receivers: defined('receivers'), processors: defined('processors'), exporters: defined('exporters') };
-  const connectors = defined('connectors');
-  const used = new Set<string>();
-  const pipelines = (cfg.service?.pipelines ?? {}) as Yaml;
-  if (Object.keys(pipelines).length === 0) problems.push('service.pipelines is empty');
-  for (const [name, p] of Object.entries(pipelines)) {
-    for (const role of ['receivers', 'processors', 'exporters'] as const) {
-      for (const id of (p[role] ?? []) as string[]) {
-        const isConnector = role !== 'processors' && connectors.has(id);
-        used.add(isConnector ? `connector-as-${role}:${id}` : `${role}:${id}`);
-        if (!sections[role].has(id) && !isConnector) problems.push(`pipeline ${name} uses undefined ${role.slice(0, -1)} ${id}`);
-      }
-    }
-    if (((p.receivers ?? []) as string[]).length === 0) problems.push(`pipeline ${name} has no receivers`);
-    if (((p.exporters ?? []) as string[]).length === 0) problems.push(`pipeline ${name} has no exporters`);
-  }
-  for (const role of ['receivers', 'processors', 'exporters'] as const) {
-    for (const id of sections[role]) if (!used.has(`${role}:${id}`)) problems.push(`${role.slice(0, -1)} ${id} is defined but unused`);
-  }
-  for (const id of connectors) {
-    if (!used.has(`connector-as-exporters:${id}`)) problems.push(`connector ${id} is no pipeline's exporter`);
-    if (!used.has(`connector-as-receivers:${id}`)) problems.push(`connector ${id} is no pipeline's receiver`);
-  }
-  const extensions = defined('extensions');
-  for (const id of (cfg.service?.extensions ?? []) as string[]) if (!extensions.has(id)) problems.push(`service uses undefined extension ${id}`);
-  for (const id of extensions) if (!((cfg.service?.extensions ?? []) as string[]).includes(id)) problems.push(`extension ${id} is defined but not enabled`);
-  return problems;
-}
 
 /** Every `endpoint` value under a receiver's protocols (or the receiver itself for scrapers). */
 function listenEndpoints(receiver: Yaml): string[] {
