@@ -15,7 +15,7 @@
 //   DRIVER_SUMMARY_EVERY   every Nth session of a tenant asks for a summary (503) (default 4; 0: never)
 //   DRIVER_ERROR_BURST     `tenant:onSeconds:everySeconds`: during the first onSeconds of every everySeconds,
 //                          that tenant asks for a summary in every session, so its error ratio crosses the
-//                          TenantErrorRatioHigh threshold and the alert fires (default initech:300:1800; `off`)
+//                          TenantErrorRatioHigh threshold and the alert fires (default initech:600:1800; `off`)
 // Prints one line per 100 requests and a summary when it stops (SIGTERM/SIGINT or DRIVER_SESSIONS reached).
 
 const TARGET = (process.env.TARGET_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
@@ -24,7 +24,7 @@ const CONCURRENCY = intEnv('DRIVER_CONCURRENCY', 4);
 const SESSIONS = intEnv('DRIVER_SESSIONS', 0);
 const PAUSE_MS = intEnv('DRIVER_PAUSE_MS', 200);
 const SUMMARY_EVERY = intEnv('DRIVER_SUMMARY_EVERY', 4);
-const BURST = parseBurst(process.env.DRIVER_ERROR_BURST ?? 'initech:300:1800');
+const BURST = parseBurst(process.env.DRIVER_ERROR_BURST ?? 'initech:600:1800');
 
 function intEnv(name, dflt) {
   const raw = process.env[name];
