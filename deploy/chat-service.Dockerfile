@@ -1,6 +1,7 @@
-# The example chat service (examples/chat-service) under tenantscope, built from the repository root:
+# The example chat service (examples/chat-service) and its traffic driver under tenantscope, built from the
+# repository root (the driver runs the same image with another command):
 #   docker compose build chat-service
-FROM node:24-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci

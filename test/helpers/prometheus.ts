@@ -21,6 +21,21 @@ export interface PrometheusOptions {
   scrapeInterval?: string;
   /** How long to wait for the server to become ready. Default 30 s. */
   startTimeoutMs?: number;
+  /** More scrape jobs, each with its own job label (the main job keeps `job` / `targets`). */
+  extraJobs?: { job: string; targets: string[] }[];
+  /** Rule files (absolute paths) to load; rules are evaluated every second. */
+  ruleFiles?: string[];
+  /** Extra command-line flags, e.g. `--enable-feature=exemplar-storage`. */
+  extraArgs?: string[];
+}
+
+/** A rule as `/api/v1/rules` reports it. */
+export interface PromRuleState {
+  name: string;
+  type: 'recording' | 'alerting';
+  health: 'ok' | 'err' | 'unknown';
+  lastError?: string;
+  query: string;
 }
 
 /** One element of an instant-vector result. */
@@ -44,6 +59,10 @@ export interface RunningPrometheus {
   readonly job: string;
   /** Runs an instant query; returns the vector (a scalar result comes back as one sample without labels). */
   query(promql: string): Promise<PromSample[]>;
+  /** Runs a range query from `start` to `end` (unix seconds) every `step` seconds; returns one entry per series. */
+  queryRange(promql: string, start: number, end: number, step: number): Promise<{ metric: Record<string, string>; values: [number, string][] }[]>;
+  /** Every loaded rule with its evaluation health. */
+  rules(): Promise<PromRuleState[]>;
   /** Runs an instant query and maps the result by the value of `label` (e.g. `tenant_id`). */
   queryBy(promql: string, label: string): Promise<Record<string, number>>;
   /** Runs an instant query expected to return exactly one sample; returns its value. */
@@ -80,11 +99,14 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     `  scrape_interval: ${interval}`,
     `  scrape_timeout: ${interval}`,
     '  evaluation_interval: 1s',
+    ...(options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)] : []),
     'scrape_configs:',
-    `  - job_name: ${JSON.stringify(job)}`,
-    '    metrics_path: /metrics',
-    '    static_configs:',
-    `      - targets: ${JSON.stringify(options.targets)}`,
+    ...[{ job, targets: options.targets }, ...(options.extraJobs ?? [])].flatMap((j) => [
+      `  - job_name: ${JSON.stringify(j.job)}`,
+      '    metrics_path: /metrics',
+      '    static_configs:',
+      `      - targets: ${JSON.stringify(j.targets)}`,
+    ]),
     '',
   ].join('\n');
   const configFile = join(dir, 'prometheus.yml');
@@ -97,6 +119,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
       `--web.listen-address=127.0.0.1:${port}`,
       '--storage.tsdb.retention.time=1h',
       '--log.level=warn',
+      ...(options.extraArgs ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] }
   );
@@ -177,10 +200,26 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     return samples.map((s) => s.value);
   };
 
+  const queryRange = async (promql: string, start: number, end: number, step: number): Promise<{ metric: Record<string, string>; values: [number, string][] }[]> => {
+    const params = new URLSearchParams({ query: promql, start: String(start), end: String(end), step: String(step) });
+    const r = await fetch(`${url}/api/v1/query_range?${params}`);
+    const body = (await r.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
+    if (body.status !== 'success') throw new Error(`PromQL ${promql}: ${body.error}`);
+    return body.data.result;
+  };
+
+  const rules = async (): Promise<PromRuleState[]> => {
+    const r = await fetch(`${url}/api/v1/rules`);
+    const body = (await r.json()) as { data: { groups: { rules: PromRuleState[] }[] } };
+    return body.data.groups.flatMap((g) => g.rules.map((x) => ({ name: x.name, type: x.type, health: x.health, lastError: x.lastError, query: x.query })));
+  };
+
   const running: RunningPrometheus = {
     url,
     job,
     query,
+    queryRange,
+    rules,
     async queryBy(promql, label) {
       const out: Record<string, number> = {};
       for (const s of await query(promql)) {

@@ -1,0 +1,127 @@
+'use strict';
+// Traffic driver for the example chat service: tenants open conversations, send messages, read them back (the
+// first read after a message misses the Redis cache, later ones hit), sometimes ask for a summary (the
+// summariser is down: 503) or read another tenant's conversation (404). In the compose stack it runs for ever
+// under `node --require tenantscope/register`, so its own client spans reach Jaeger too; tests run it bounded.
+//
+//   TARGET_URL=http://127.0.0.1:8080 node examples/chat-service/driver.js
+//
+// Env:
+//   TARGET_URL             chat service base URL (default http://127.0.0.1:8080)
+//   DRIVER_TENANTS         comma list of tenants (default acme,globex,initech)
+//   DRIVER_CONCURRENCY     sessions in flight (default 4)
+//   DRIVER_SESSIONS        stop after this many sessions (default 0: never)
+//   DRIVER_PAUSE_MS        pause between two requests of a session (default 200)
+//   DRIVER_SUMMARY_EVERY   every Nth session of a tenant asks for a summary (503) (default 4; 0: never)
+//   DRIVER_ERROR_BURST     `tenant:onSeconds:everySeconds`: during the first onSeconds of every everySeconds,
+//                          that tenant asks for a summary in every session, so its error ratio crosses the
+//                          TenantErrorRatioHigh threshold and the alert fires (default initech:600:1800; `off`)
+// Prints one line per 100 requests and a summary when it stops (SIGTERM/SIGINT or DRIVER_SESSIONS reached).
+
+const TARGET = (process.env.TARGET_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+const TENANTS = (process.env.DRIVER_TENANTS ?? 'acme,globex,initech').split(',').map((t) => t.trim()).filter(Boolean);
+const CONCURRENCY = intEnv('DRIVER_CONCURRENCY', 4);
+const SESSIONS = intEnv('DRIVER_SESSIONS', 0);
+const PAUSE_MS = intEnv('DRIVER_PAUSE_MS', 200);
+const SUMMARY_EVERY = intEnv('DRIVER_SUMMARY_EVERY', 4);
+const BURST = parseBurst(process.env.DRIVER_ERROR_BURST ?? 'initech:600:1800');
+
+function intEnv(name, dflt) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`driver: ${name}=${raw} is not a non-negative integer; using ${dflt}`);
+    return dflt;
+  }
+  return n;
+}
+
+function parseBurst(raw) {
+  if (raw === 'off' || raw === '') return undefined;
+  const m = /^([^:]+):(\d+):(\d+)$/.exec(raw);
+  if (!m || Number(m[3]) === 0) {
+    console.error(`driver: DRIVER_ERROR_BURST=${raw} is not tenant:onSeconds:everySeconds; no bursts`);
+    return undefined;
+  }
+  return { tenant: m[1], on: Number(m[2]) * 1000, every: Number(m[3]) * 1000 };
+}
+
+const started = Date.now();
+const counts = { requests: 0, byStatus: new Map() };
+let stopping = false;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function inBurst(tenant) {
+  return BURST !== undefined && BURST.tenant === tenant && (Date.now() - started) % BURST.every < BURST.on;
+}
+
+async function call(tenant, method, path, body) {
+  const headers = { 'x-tenant-id': tenant };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let status = 0;
+  try {
+    const r = await fetch(TARGET + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    status = r.status;
+    const text = await r.text();
+    counts.requests++;
+    counts.byStatus.set(status, (counts.byStatus.get(status) ?? 0) + 1);
+    if (counts.requests % 100 === 0) console.log(`driver: ${counts.requests} requests ${summary()}`);
+    return { status, json: text.startsWith('{') ? JSON.parse(text) : undefined };
+  } catch (err) {
+    counts.byStatus.set('failed', (counts.byStatus.get('failed') ?? 0) + 1);
+    console.error(`driver: ${method} ${path}: ${err.message}`);
+    await sleep(1000); // the service is not up yet (or restarting): back off
+    return { status, json: undefined };
+  }
+}
+
+function summary() {
+  return [...counts.byStatus].map(([s, n]) => `${s}:${n}`).join(' ');
+}
+
+const lastIds = new Map();
+const sessionsOf = new Map();
+
+/** One conversation: create, three messages each followed by two reads, sometimes a summary and a foreign read. */
+async function session(tenant) {
+  const n = (sessionsOf.get(tenant) ?? 0) + 1;
+  sessionsOf.set(tenant, n);
+  const created = await call(tenant, 'POST', '/v1/conversations', { title: `${tenant} chat ${n}` });
+  if (created.status !== 201) return;
+  const id = created.json.id;
+  for (let m = 0; m < 3 && !stopping; m++) {
+    const words = 5 + ((n * 7 + m * 13) % 60);
+    const text = Array.from({ length: words }, (_, i) => `w${i}`).join(' ');
+    await call(tenant, 'POST', `/v1/conversations/${id}/messages`, { text });
+    await sleep(PAUSE_MS);
+    await call(tenant, 'GET', `/v1/conversations/${id}`); // miss: the message invalidated the cache
+    await call(tenant, 'GET', `/v1/conversations/${id}`); // hit
+    await sleep(PAUSE_MS);
+  }
+  if (inBurst(tenant) || (SUMMARY_EVERY > 0 && n % SUMMARY_EVERY === 0)) {
+    await call(tenant, 'POST', `/v1/conversations/${id}/summarize`);
+  }
+  const other = lastIds.get(TENANTS[(TENANTS.indexOf(tenant) + 1) % TENANTS.length]);
+  if (other !== undefined && n % 5 === 0) await call(tenant, 'GET', `/v1/conversations/${other}`); // 404
+  lastIds.set(tenant, id);
+}
+
+async function main() {
+  console.log(`driver: ${TARGET}, tenants ${TENANTS.join(',')}, ${CONCURRENCY} sessions in flight${SESSIONS ? `, ${SESSIONS} sessions` : ''}`);
+  let next = 0;
+  const worker = async () => {
+    while (!stopping && (SESSIONS === 0 || next < SESSIONS)) {
+      const tenant = TENANTS[next++ % TENANTS.length];
+      await session(tenant);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  console.log(`driver: done, ${counts.requests} requests ${summary()}`);
+}
+
+for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => (stopping = true));
+main().catch((err) => {
+  console.error(`driver failed: ${err && err.stack ? err.stack : err}`);
+  process.exitCode = 1;
+});
