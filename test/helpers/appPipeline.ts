@@ -94,7 +94,10 @@ export interface AppPipeline {
   readonly echoes: EchoRequest[];
   /** Requests the model provider stand-in received, in order. */
   readonly peerRequests: RecordedRequest[];
-  /** `count` requests to `path` in turn, each with the tenant header (and `headers`), made untraced. */
+  /**
+   * `count` requests to `path` in turn, each with the tenant header (and `headers`), made untraced; a request the
+   * app does not answer within 5 s is status 0.
+   */
   request(path: string, tenant: string, count?: number, headers?: Record<string, string>): Promise<Reply[]>;
   /**
    * Waits until nothing is in flight: no local trace open or buffered, the span count stable for three polls;
@@ -224,17 +227,26 @@ export async function startAppPipeline(): Promise<AppPipeline> {
     async request(path, tenant, count = 1, headers = {}) {
       const out: Reply[] = [];
       for (let i = 0; i < count; i++) {
-        const res = await context.with(suppressTracing(context.active()), () =>
-          fetch(appUrl + path, { headers: { 'x-tenant-id': tenant, ...headers } })
-        );
-        const text = await res.text();
+        let text: string;
+        let status: number;
+        try {
+          const res = await context.with(suppressTracing(context.active()), () =>
+            fetch(appUrl + path, { headers: { 'x-tenant-id': tenant, ...headers }, signal: AbortSignal.timeout(5000) })
+          );
+          status = res.status;
+          text = await res.text();
+        } catch (err) {
+          // The app never answered (it crashed or hung): status 0.
+          out.push({ status: 0, body: `no reply: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}` });
+          continue;
+        }
         let body: unknown = text;
         try {
           body = JSON.parse(text);
         } catch {
           // an error text
         }
-        out.push({ status: res.status, body });
+        out.push({ status, body });
       }
       return out;
     },
