@@ -109,15 +109,18 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
     try {
       const parent = trace.getSpan(parentContext) as WithLocalTrace | undefined;
       let lt = parent?.[LOCAL_TRACE];
-      if (lt === undefined) {
-        // No local parent (a root, or a remote parent): this span is a local root.
-        lt = new LocalTrace(span, performance.now());
-        this._open.set(lt, true);
-        this._bound(lt.startedAt);
+      if (lt !== undefined) {
+        (span as unknown as WithLocalTrace)[LOCAL_TRACE] = lt;
+        return;
       }
+      // No local parent (a root, or a remote parent): this span is a local root. It is linked before older
+      // traces are bounded, so a failure there cannot leave it (and its children) outside its local trace.
+      lt = new LocalTrace(span, performance.now());
       (span as unknown as WithLocalTrace)[LOCAL_TRACE] = lt;
+      this._open.set(lt, true);
+      this._bound(lt.startedAt);
     } catch (err) {
-      warnOnce('localtrace-onStart', `span buffering skipped a span: ${describeError(err)}`);
+      warnOnce('localtrace-onStart', `span buffering failed at a span start: ${describeError(err)}`);
     }
   }
 
@@ -135,14 +138,21 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
         this._finish(span, lt);
         return;
       }
-      if (lt.keep === undefined) lt.keep = this._keepReason(span);
+      if (lt.keep === undefined) {
+        try {
+          lt.keep = this._keepReason(span);
+        } catch (err) {
+          // The span is still buffered and its trace still decided; only this span cannot make it kept.
+          warnOnce('localtrace-keep', `keep rules were not evaluated for a span: ${describeError(err)}`);
+        }
+      }
       lt.spans.push(span);
       this._buffered++;
       if (span === (lt.root as unknown as ReadableSpan)) this._decide(lt, undefined);
       else if (lt.spans.length >= this._bounds.maxSpansPerTrace) this._decide(lt, 'max_spans');
       else if (this._buffered > this._bounds.maxBufferedSpans) this._decideOldest('max_buffered');
     } catch (err) {
-      warnOnce('localtrace-onEnd', `span buffering skipped a span: ${describeError(err)}`);
+      warnOnce('localtrace-onEnd', `span buffering failed at a span end: ${describeError(err)}`);
     }
   }
 
@@ -208,14 +218,37 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
     for (let i = 0; i < spans.length; i++) this._finish(spans[i], lt);
   }
 
+  /**
+   * Hands one span on: final tenant, metric processors, export. Never throws: each step (and each metric
+   * processor) is guarded on its own, so a span that fails one step still gets the others, and a batch being
+   * decided (`_decide`) never loses the spans after a bad one.
+   */
   private _finish(span: ReadableSpan, lt: LocalTrace | undefined): void {
-    // The request's final tenant, also on spans that ended before the app called setTenant. The span has
-    // ended, so its attributes object is written directly (setAttribute would refuse).
-    const cell = tenantCellOf(span);
-    if (cell !== undefined && span.attributes[ATTR_TENANT_ID] !== cell.id) {
-      (span.attributes as Record<string, unknown>)[ATTR_TENANT_ID] = cell.id;
+    try {
+      // The request's final tenant, also on spans that ended before the app called setTenant. The span has
+      // ended, so its attributes object is written directly (setAttribute would refuse).
+      const cell = tenantCellOf(span);
+      if (cell !== undefined && span.attributes[ATTR_TENANT_ID] !== cell.id) {
+        (span.attributes as Record<string, unknown>)[ATTR_TENANT_ID] = cell.id;
+      }
+    } catch (err) {
+      warnOnce('localtrace-tenant', `the final tenant was not stamped on a span: ${describeError(err)}`);
     }
-    for (let i = 0; i < this._metrics.length; i++) this._metrics[i].onEnd(span);
+    for (let i = 0; i < this._metrics.length; i++) {
+      try {
+        this._metrics[i].onEnd(span);
+      } catch (err) {
+        warnOnce('localtrace-metrics', `a metric processor skipped a span: ${describeError(err)}`);
+      }
+    }
+    try {
+      this._export(span, lt);
+    } catch (err) {
+      warnOnce('localtrace-export', `a span was not exported: ${describeError(err)}`);
+    }
+  }
+
+  private _export(span: ReadableSpan, lt: LocalTrace | undefined): void {
     if (!this._exportEnabled) {
       this._droppedExportOff.value++;
       return;

@@ -158,10 +158,9 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   onStart(): void {}
 
   onEnd(span: ReadableSpan): void {
-    const call = modelCallOf(span);
-    if (call === undefined) return;
     try {
-      this._record(span, call);
+      const call = modelCallOf(span);
+      if (call !== undefined) this._record(span, call);
     } catch (err) {
       warnOnce('model-onEnd', `model usage metrics skipped a span: ${describeError(err)}`);
     }

@@ -85,26 +85,30 @@ export class CallTracker implements StreamObserver {
       } else {
         this._call.errorType ??= errorName(err);
       }
-    } catch {
-      // never throw into the app
+    } catch (e) {
+      warnOnce('genai-fail', `a failed model call was not fully recorded: ${describeError(e)}`);
     }
     this.end();
   }
 
+  /** Ends the call: last attributes, then the span (when ours), which is ended even if the attributes fail. */
   end(): void {
     if (this._ended) return;
     this._ended = true;
+    const span = this._span;
     try {
-      const span = this._span;
       if (this._finishReasons.length > 0) span.setAttribute(ATTR_GEN_AI_RESPONSE_FINISH_REASONS, this._finishReasons);
       if (!this._call.usageKnown && this._call.errorType === undefined) span.setAttribute(ATTR_MODEL_USAGE_MISSING, true);
       if (this._call.errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, this._call.errorType);
-      if (this._own) {
-        if (this._call.errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      }
-    } catch {
-      // never throw into the app
+      if (this._own && this._call.errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
+    } catch (err) {
+      warnOnce('genai-end', `a model call span ended without its last attributes: ${describeError(err)}`);
+    }
+    if (!this._own) return;
+    try {
+      span.end();
+    } catch (err) {
+      warnOnce('genai-span-end', `a model call span did not end: ${describeError(err)}`);
     }
   }
 
@@ -265,24 +269,32 @@ export class CallTracker implements StreamObserver {
       const a = rest !== '' ? splitter.push(rest) : this._hide ? '' : undefined;
       const b = splitter.end();
       tail = a === undefined && b === undefined ? undefined : (a ?? '') + (b ?? '');
-    } catch {
-      tail = undefined;
+      if (!this._completed && !this._ended) this._span.setAttribute(ATTR_MODEL_STREAM_END, 'truncated');
+    } catch (err) {
+      warnOnce('genai-stream-end', `the end of a model stream was not read: ${describeError(err)}`);
     }
-    if (!this._completed && !this._ended) this._span.setAttribute(ATTR_MODEL_STREAM_END, 'truncated');
     this.end();
     return tail !== undefined && tail !== '' ? encoder.encode(tail) : undefined;
   }
 
   abandoned(): void {
     if (this._ended) return;
-    if (!this._completed) this._span.setAttribute(ATTR_MODEL_STREAM_END, 'abandoned');
+    try {
+      if (!this._completed) this._span.setAttribute(ATTR_MODEL_STREAM_END, 'abandoned');
+    } catch (err) {
+      warnOnce('genai-abandoned', `an abandoned model stream was not marked: ${describeError(err)}`);
+    }
     this.end();
     if (!this._own) {
       // An enriched span whose owner does not end it when the caller stops reading (upstream
       // instrumentation-openai leaves it open) is ended here, with what was known.
       const span = this._span;
       setImmediate(() => {
-        if (span.isRecording()) span.end();
+        try {
+          if (span.isRecording()) span.end();
+        } catch (err) {
+          warnOnce('genai-span-end', `a model call span did not end: ${describeError(err)}`);
+        }
       });
     }
   }

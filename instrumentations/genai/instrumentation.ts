@@ -196,15 +196,21 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
       if (requestModel !== '') attributes[ATTR_GEN_AI_REQUEST_MODEL] = requestModel;
       span = this.tracer.startSpan(spanName, { kind: SpanKind.CLIENT, attributes });
     }
-    const call = new ModelCall(ep.provider, ep.operation, requestModel, scope !== UPSTREAM_OPENAI_SCOPE);
-    setModelCall(span, call);
-    if (s.capture && json !== undefined) {
-      const msgs = ep.kind === 'responses' ? json.input : ep.kind === 'embeddings' ? undefined : (json.messages ?? json.prompt);
-      if (msgs !== undefined) span.setAttribute(ATTR_GEN_AI_INPUT_MESSAGES, clipContent(JSON.stringify(msgs)));
+    try {
+      const call = new ModelCall(ep.provider, ep.operation, requestModel, scope !== UPSTREAM_OPENAI_SCOPE);
+      setModelCall(span, call);
+      if (s.capture && json !== undefined) {
+        const msgs = ep.kind === 'responses' ? json.input : ep.kind === 'embeddings' ? undefined : (json.messages ?? json.prompt);
+        if (msgs !== undefined) span.setAttribute(ATTR_GEN_AI_INPUT_MESSAGES, clipContent(JSON.stringify(msgs)));
+      }
+      const tracker = new CallTracker(span, scope === undefined, call, ep, s, hide);
+      const ctx = trace.setSpan(context.active(), span).setValue(MODEL_CALL_CONTEXT_KEY, true);
+      return { tracker, ctx, args: callArgs };
+    } catch (err) {
+      // The request goes on untraced (see _traced); a span we started is ended, never left open.
+      if (scope === undefined) span.end();
+      throw err;
     }
-    const tracker = new CallTracker(span, scope === undefined, call, ep, s, hide);
-    const ctx = trace.setSpan(context.active(), span).setValue(MODEL_CALL_CONTEXT_KEY, true);
-    return { tracker, ctx, args: callArgs };
   }
 
   private _asksUsage(url: URL, s: Settings): boolean {

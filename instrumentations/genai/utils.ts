@@ -1,4 +1,4 @@
-import { warnOnce } from '../../src/core/log';
+import { describeError, warnOnce } from '../../src/core/log';
 import { costPico, PriceTable } from '../../src/core/pricing/PriceTable';
 import type { HostPolicy } from '../../src/core/tenant/HostPolicy';
 import { ModelCall, type Provider } from '../../src/core/ModelCall';
@@ -276,7 +276,9 @@ export class SseSplitter {
     if (data === undefined) return false;
     try {
       return this._onEvent(event, data);
-    } catch {
+    } catch (err) {
+      // One unreadable event: the stream goes on, the event reaches the caller.
+      warnOnce('genai-event', `a model stream event was not read: ${describeError(err)}`);
       return false;
     }
   }

@@ -39,9 +39,10 @@ function extract(headers: Record<string, string | string[]>, p = propagator()): 
   return p.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
 }
 
-/** Context of an outbound client span to `host`, descending from `ctx`. */
-function clientContext(ctx: Context, host: string): Context {
-  const span = tracer.startSpan('GET', { kind: SpanKind.CLIENT, attributes: { 'server.address': host } }, ctx);
+/** Context of an outbound client span to `host` (and `port`), descending from `ctx`. */
+function clientContext(ctx: Context, host: string, port?: number): Context {
+  const attributes = port === undefined ? { 'server.address': host } : { 'server.address': host, 'server.port': port };
+  const span = tracer.startSpan('GET', { kind: SpanKind.CLIENT, attributes }, ctx);
   return trace.setSpan(ctx, span);
 }
 
@@ -116,6 +117,18 @@ test('inject replaces a foreign tenant.id in baggage with the request tenant for
   const carrier: Record<string, string> = {};
   propagator().inject(ctx, carrier, defaultTextMapSetter);
   assert.equal(carrier.baggage, 'tenant.id=acme');
+});
+
+test('a model gateway listed with its port gets no tenant, even on a request no GenAI instrumentation marked', () => {
+  const p = propagator(true, new ModelEndpointPolicy(['10.0.0.7:8443']));
+  const gateway: Record<string, string> = {};
+  p.inject(clientContext(extract({ 'x-tenant-id': 'acme' }, p), '10.0.0.7', 8443), gateway, defaultTextMapSetter);
+  assert.equal(gateway.baggage, undefined);
+  assert.ok('traceparent' in gateway);
+  // The same address on another port is an ordinary internal service.
+  const service: Record<string, string> = {};
+  p.inject(clientContext(extract({ 'x-tenant-id': 'acme' }, p), '10.0.0.7', 8080), service, defaultTextMapSetter);
+  assert.equal(service.baggage, 'tenant.id=acme');
 });
 
 test('an invalid tenant is never forwarded, and incoming tenant baggage is stripped', () => {

@@ -94,7 +94,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_EXPORTER_PROMETHEUS_PORT', '99999', 'prometheusPort'],
   ['OTEL_EXPORTER_PROMETHEUS_PORT', 'ninety', 'prometheusPort'],
   ['OTEL_METRIC_EXPORT_INTERVAL', '-5', 'metricExportIntervalMillis'],
-  ['OTEL_PROPAGATORS', 'jaeger', 'propagators'],
+  ['OTEL_PROPAGATORS', 'xray', 'propagators'],
   ['OTEL_NODE_ENABLED_INSTRUMENTATIONS', 'fastify', 'enabledInstrumentations'],
   ['OTEL_NODE_DISABLED_INSTRUMENTATIONS', 'kafka', 'disabledInstrumentations'],
   ['OTEL_TRACES_SAMPLER', 'sometimes', 'sampler'],

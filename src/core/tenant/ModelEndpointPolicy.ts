@@ -1,5 +1,5 @@
 import { createContextKey, type Context } from '@opentelemetry/api';
-import { ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM } from '../semconv';
+import { ATTR_GEN_AI_PROVIDER_NAME, ATTR_GEN_AI_SYSTEM, ATTR_SERVER_PORT } from '../semconv';
 import { HostPolicy } from './HostPolicy';
 
 /** Context key set while a model API request is in flight: nothing sent under it may carry tenant baggage. */
@@ -32,13 +32,17 @@ export class ModelEndpointPolicy {
   /**
    * True when a request injected in `ctx` goes to a model: it is made inside a model call (our context key),
    * or the span it continues is a GenAI client span (an SDK's own tracing, e.g. `anthropic.messages.create`,
-   * injects with its call span before the request reaches fetch), or its host is a model endpoint.
+   * injects with its call span before the request reaches fetch), or its host is a model endpoint: `host`, or
+   * `host:port` with the span's `server.port` (a gateway listed with its port is still one when the GenAI
+   * instrumentation did not mark the request, e.g. after a failure of its own).
    */
   isModelRequest(ctx: Context, spanAttributes: Record<string, unknown> | undefined, host: unknown): boolean {
     if (ctx.getValue(MODEL_CALL_CONTEXT_KEY) !== undefined) return true;
-    if (spanAttributes !== undefined && (spanAttributes[ATTR_GEN_AI_PROVIDER_NAME] !== undefined || spanAttributes[ATTR_GEN_AI_SYSTEM] !== undefined)) {
-      return true;
-    }
-    return this.isModelHost(host);
+    if (spanAttributes === undefined) return this.isModelHost(host);
+    if (spanAttributes[ATTR_GEN_AI_PROVIDER_NAME] !== undefined || spanAttributes[ATTR_GEN_AI_SYSTEM] !== undefined) return true;
+    if (this.isModelHost(host)) return true;
+    const port = spanAttributes[ATTR_SERVER_PORT];
+    if (typeof host !== 'string' || (typeof port !== 'number' && typeof port !== 'string')) return false;
+    return this.isModelHost(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   }
 }
