@@ -45,7 +45,7 @@ import { TenantLogRecordProcessor } from '../processors/TenantLogRecordProcessor
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
-import { error as logError, debug } from './core/log';
+import { error as logError, debug, QuietExportDiagLogger } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
 import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
@@ -78,7 +78,7 @@ export interface TenantScope {
  * SIGTERM listener is added. Returns undefined when `OTEL_SDK_DISABLED=true`.
  */
 export function startTenantScope(env: Env = process.env): TenantScope | undefined {
-  diag.setLogger(new DiagConsoleLogger(), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
+  diag.setLogger(new QuietExportDiagLogger(new DiagConsoleLogger()), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
   const config = loadConfig(env);
   if (config.disabled) {
     debug('OTEL_SDK_DISABLED=true: not starting');
