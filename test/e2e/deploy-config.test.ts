@@ -94,13 +94,13 @@ test('promtool accepts deploy/prometheus.yml, and rejects a broken copy (the che
   }
 });
 
-test('docker-compose validates docker-compose.yml and lists exactly the stack services (grafana sits behind a profile)', (t) => {
+test('docker-compose validates docker-compose.yml and lists exactly the stack services (grafana, elasticsearch and kibana sit behind profiles)', (t) => {
   if (!has('docker-compose')) return t.skip('docker-compose is not installed (Debian package docker-compose); the compose file is still checked statically below');
   const q = spawnSync('docker-compose', ['-f', COMPOSE, 'config', '-q'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(q.status, 0, q.stdout + q.stderr);
   const services = spawnSync('docker-compose', ['-f', COMPOSE, 'config', '--services'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(services.status, 0, services.stderr);
-  assert.deepEqual(services.stdout.trim().split('\n').sort(), ['chat-service', 'grafana', 'jaeger', 'otel-collector', 'postgres', 'prometheus', 'redis']);
+  assert.deepEqual(services.stdout.trim().split('\n').sort(), ['chat-service', 'elasticsearch', 'grafana', 'jaeger', 'kibana', 'otel-collector', 'postgres', 'prometheus', 'redis']);
   // The same check fails on a copy whose collector depends on a service that does not exist.
   const broken = join(ROOT, '.tmp-compose-broken.yml');
   try {
@@ -134,12 +134,43 @@ test('otel-collector.yaml: pipelines wired, OTLP bound to 0.0.0.0, memory_limite
   assert.deepEqual(cfg.service.pipelines, {
     traces: { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: ['otlp_grpc/jaeger'] },
     metrics: { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: ['prometheus'] },
+    logs: { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: ['elasticsearch'] },
   });
   assert.deepEqual(cfg.exporters['otlp_grpc/jaeger'], { endpoint: 'jaeger:4317', tls: { insecure: true } });
   assert.equal(cfg.exporters.prometheus.endpoint, '0.0.0.0:8889');
   assert.deepEqual(cfg.exporters.prometheus.resource_to_telemetry_conversion, { enabled: false });
   assert.equal(cfg.connectors, undefined);
   assert.doesNotMatch(JSON.stringify(cfg), /spanmetrics|span_metrics/);
+});
+
+test('logs: Collector → the `elastic` profile\'s Elasticsearch ← Kibana and Grafana; pinned equal tags; the service ships only when asked', (t) => {
+  if (yamlReason !== undefined) return t.skip(yamlReason);
+  const compose = loadYaml(COMPOSE);
+  const collector = loadYaml(COLLECTOR);
+  const es = compose.services.elasticsearch;
+  const kibana = compose.services.kibana;
+  assert.deepEqual(es.profiles, ['elastic']);
+  assert.deepEqual(kibana.profiles, ['elastic']);
+  const tag = (image: string): string => image.slice(image.lastIndexOf(':') + 1);
+  assert.match(es.image, /^docker\.elastic\.co\/elasticsearch\/elasticsearch:\d+\.\d+\.\d+$/);
+  assert.match(kibana.image, /^docker\.elastic\.co\/kibana\/kibana:\d+\.\d+\.\d+$/);
+  assert.equal(tag(kibana.image), tag(es.image));
+  const esPort = (es.ports as string[]).map((p) => p.split(':').at(-1))[0];
+  const exporter = new URL(collector.exporters.elasticsearch.endpoint);
+  assert.equal(exporter.hostname, 'elasticsearch');
+  assert.equal(exporter.port, esPort);
+  assert.equal(new URL(kibana.environment.ELASTICSEARCH_HOSTS).host, exporter.host);
+  // The service ships logs only when the user opts in: without the profile the Collector could not deliver them.
+  assert.equal(compose.services['chat-service'].environment.OTEL_LOGS_EXPORTER, '${OTEL_LOGS_EXPORTER:-none}');
+  // Grafana: the Elasticsearch data source points at the same place, and Jaeger's trace view links to it.
+  const dsDir = join(ROOT, 'deploy', 'grafana', 'provisioning', 'datasources');
+  const esDs = (loadYaml(join(dsDir, 'elasticsearch.yaml')).datasources as Yaml[])[0];
+  assert.equal(esDs.type, 'elasticsearch');
+  assert.equal(new URL(esDs.url).host, exporter.host);
+  const jaegerDs = (loadYaml(join(dsDir, 'datasources.yaml')).datasources as Yaml[]).find((d) => d.type === 'jaeger') as Yaml;
+  assert.equal(jaegerDs.jsonData.tracesToLogsV2.datasourceUid, esDs.uid);
+  // `$$` is Grafana's escape for a literal `$` in provisioning files (a single `$` would be read as an env variable).
+  assert.equal(jaegerDs.jsonData.tracesToLogsV2.query, 'trace_id:"$${__trace.traceId}"');
 });
 
 test('deploy/jaeger.yaml: wired, storage names resolve, Monitor tab reads traces_span_metrics from Prometheus', (t) => {
