@@ -53,6 +53,8 @@ export class CountingBatchLogRecordProcessor implements LogRecordProcessor {
   private _failing = false;
   private _droppedWhileFailing = 0;
   private _queueFullSaid = false;
+  /** Set when shutdown starts: from then on only the shutdown's own flush exports. */
+  private _closing = false;
   private _stopped = false;
   private _down: Promise<void> | undefined;
 
@@ -107,14 +109,21 @@ export class CountingBatchLogRecordProcessor implements LogRecordProcessor {
 
   shutdown(): Promise<void> {
     this._down ??= (async () => {
-      await this._flush();
+      this._closing = true;
+      if (this._timer !== undefined) {
+        clearTimeout(this._timer);
+        this._timer = undefined;
+      }
+      // Against an endpoint that is failing already, a last attempt would only hold the app's exit for another
+      // export timeout: wait for the batch in flight, then count what is queued.
+      await this._flush(!this._failing);
       this._stopped = true;
-      // Left only when the exporter still holds an earlier batch (it never answered).
+      // Left only when exports were failing or the exporter still holds an earlier batch (it never answered).
       const left = this._queue.length;
       this._queue = [];
       if (left > 0) {
         this._droppedShutdown.value += left;
-        warn(`${left} log records were still queued at shutdown (the export to ${this._target} did not answer)`);
+        warn(`${left} log records were still queued at shutdown (the export to ${this._target} failed or did not answer)`);
       }
       try {
         await this._exporter.shutdown();
@@ -127,7 +136,7 @@ export class CountingBatchLogRecordProcessor implements LogRecordProcessor {
 
   /** Starts an export when a batch is full and none is in flight, else arms the delay timer. */
   private _schedule(): void {
-    if (this._busy || this._queue.length === 0) return;
+    if (this._busy || this._closing || this._queue.length === 0) return;
     if (this._queue.length >= this._maxBatch) {
       void this._exportBatch();
       return;
@@ -141,21 +150,26 @@ export class CountingBatchLogRecordProcessor implements LogRecordProcessor {
     this._timer.unref();
   }
 
-  /** Exports what is queued now, batch after batch; each waits at most the export timeout. */
-  private async _flush(): Promise<void> {
+  /**
+   * Exports what is queued now, batch after batch; each waits at most the export timeout. Stops at the first
+   * failed export: against a dead endpoint every further batch would cost the app another timeout at exit.
+   */
+  private async _flush(exportQueued = true): Promise<void> {
     // Records written while the flush runs are left to the timer: a busy app cannot keep the flush going.
-    let left = this._queue.length;
+    let left = exportQueued ? this._queue.length : 0;
     while (left > 0 || this._busy) {
       if (this._busy) {
         const inFlight = this._counted;
         await inFlight;
         // Still held after its timeout: the exporter never answered, and nothing more can be sent.
         if (this._busy && this._counted === inFlight) break;
+        if (this._failing) break;
         continue;
       }
       if (this._queue.length === 0) break;
       left -= Math.min(this._maxBatch, this._queue.length);
       await this._exportBatch();
+      if (this._failing) break;
     }
     try {
       await this._exporter.forceFlush();

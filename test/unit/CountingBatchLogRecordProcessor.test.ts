@@ -200,3 +200,32 @@ test('shutdown flushes, then shuts the exporter down; records left behind a hung
   assert.equal(hung.shutdowns, 1);
   assert.equal(lines.filter((l) => l.includes('still queued at shutdown')).length, 1, lines.join('\n'));
 });
+
+test('shutdown stops at the first failed export and counts what is left, instead of paying a timeout per batch', async () => {
+  const exporter = new ScriptedExporter();
+  const { counts, emit, provider } = setup(exporter, { maxQueueSize: 100 });
+  emit(5);
+  await tick();
+  emit(12); // queued behind the batch in flight
+  const down = provider.shutdown();
+  await tick();
+  exporter.answer(OK); // the batch in flight is delivered; shutdown sends the next one
+  await sleep(5);
+  exporter.answer(REFUSED); // that one fails: shutdown gives up on the other 7
+  await down;
+  assert.deepEqual(exporter.batches.map((b) => b.length), [5, 5]);
+  assert.deepEqual(counts(), { exported: 5, queue_full: 0, export_failed: 5, shutdown: 7 });
+  assert.equal(exporter.shutdowns, 1);
+  assert.equal(lines.filter((l) => l.includes('7 log records were still queued at shutdown')).length, 1, lines.join('\n'));
+});
+
+test('shutdown while exports are failing sends nothing more: what is queued is counted at once', async () => {
+  const exporter = new ScriptedExporter(REFUSED);
+  const { counts, emit, provider } = setup(exporter, { scheduledDelayMillis: 60_000 });
+  emit(5);
+  await sleep(5);
+  emit(3);
+  await provider.shutdown();
+  assert.deepEqual(exporter.batches.map((b) => b.length), [5]);
+  assert.deepEqual(counts(), { exported: 0, queue_full: 0, export_failed: 5, shutdown: 3 });
+});
