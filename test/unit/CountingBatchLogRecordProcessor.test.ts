@@ -86,6 +86,14 @@ function setup(exporter: LogRecordExporter, options: Partial<CountingBatchLogRec
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
+/** Waits (polling, up to 5 s) until `check()` holds; the machine may be busy, so no fixed sleep decides a test. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within 5 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('full batches go out at once, the rest after the schedule delay; every record is counted as exported', async () => {
@@ -94,7 +102,7 @@ test('full batches go out at once, the rest after the schedule delay; every reco
   emit(12);
   // One export at a time: the first full batch left at once, the next waits for its answer.
   assert.deepEqual(exporter.batches.map((b) => b.length), [5]);
-  await sleep(100);
+  await until(() => counts().exported === 12, '12 records exported');
   assert.deepEqual(exporter.batches.map((b) => b.length), [5, 5, 2]);
   assert.deepEqual(
     exporter.batches.flat().map((r) => r.body),
@@ -159,7 +167,8 @@ test('an export that does not answer in time is counted as failed, and no second
   emit(5);
   await tick();
   emit(5);
-  await sleep(80);
+  await until(() => counts().export_failed === 5, 'the first batch counted as failed at its timeout');
+  await sleep(50); // time for a second export to start, if the processor wrongly started one
   assert.equal(exporter.batches.length, 1, 'a second export started while the first was still in flight');
   assert.deepEqual(counts(), { exported: 0, queue_full: 0, export_failed: 5, shutdown: 0 });
   assert.equal(lines.length, 1, lines.join('\n'));
