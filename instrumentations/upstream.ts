@@ -1,6 +1,8 @@
+import { context, type Span } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { IncomingMessage } from 'node:http';
-import { ATTR_HTTP_REQUEST_BODY_SIZE } from '../src/core/semconv';
+import { ATTR_HTTP_REQUEST_BODY_SIZE, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
+import { getTenantCell } from '../src/core/tenant/TenantCell';
 import type { OwnServers } from '../src/core/OwnServers';
 
 /**
@@ -12,6 +14,18 @@ export function requestSizeAttributes(request: IncomingMessage): Record<string, 
   if (raw === undefined) return {};
   const n = Number(raw);
   return Number.isSafeInteger(n) && n >= 0 ? { [ATTR_HTTP_REQUEST_BODY_SIZE]: n } : {};
+}
+
+/**
+ * The `logHook` of the pino and winston instrumentations: upstream calls it for each record written while a valid
+ * span is active, after adding `trace_id`, `span_id` and `trace_flags`. It adds `tenant_id`, the request's tenant
+ * as its spans carry it (validated, hashed when configured, the `setTenant` value once the app set it). A
+ * `tenant_id` the app wrote itself is left as written (winston hands its own record here; pino merges the app's
+ * fields over these). Upstream runs the hook through `safeExecuteInTheMiddle`, so it cannot break a log call.
+ */
+export function tenantLogHook(_span: Span, record: Record<string, unknown>): void {
+  const cell = getTenantCell(context.active());
+  if (cell !== undefined && record[LOG_FIELD_TENANT_ID] === undefined) record[LOG_FIELD_TENANT_ID] = cell.id;
 }
 
 /**
@@ -47,6 +61,16 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
     const { MongoDBInstrumentation } = require('@opentelemetry/instrumentation-mongodb') as typeof import('@opentelemetry/instrumentation-mongodb');
     return new MongoDBInstrumentation();
   },
+  // Log lines: trace and tenant fields always; records sent to the logs SDK only when a logs exporter is on
+  // (pino's sending parses every line again).
+  pino: (o) => {
+    const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');
+    return new PinoInstrumentation({ logHook: tenantLogHook, disableLogSending: !o.logSending });
+  },
+  winston: (o) => {
+    const { WinstonInstrumentation } = require('@opentelemetry/instrumentation-winston') as typeof import('@opentelemetry/instrumentation-winston');
+    return new WinstonInstrumentation({ logHook: tenantLogHook, disableLogSending: !o.logSending });
+  },
 };
 
 export interface UpstreamInstrumentationsOptions {
@@ -56,6 +80,8 @@ export interface UpstreamInstrumentationsOptions {
   disabled: readonly string[];
   /** Our own servers, whose requests the HTTP instrumentation ignores. */
   ownServers?: OwnServers;
+  /** True when a logs exporter is on: pino and winston records go to the logs SDK as well as to their outputs. */
+  logSending?: boolean;
 }
 
 /** Builds the enabled upstream instrumentations. */

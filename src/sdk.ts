@@ -2,6 +2,7 @@ import {
   context,
   diag,
   DiagConsoleLogger,
+  logs,
   metrics,
   propagation,
   trace,
@@ -10,6 +11,7 @@ import {
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
 import {
@@ -35,13 +37,15 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
+import { CountingBatchLogRecordProcessor } from '../processors/CountingBatchLogRecordProcessor';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
+import { TenantLogRecordProcessor } from '../processors/TenantLogRecordProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
-import { error as logError, debug } from './core/log';
+import { error as logError, debug, QuietExportDiagLogger } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
 import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
@@ -57,6 +61,8 @@ export interface TenantScope {
   readonly config: TenantScopeConfig;
   readonly tracerProvider: TracerProvider;
   readonly meterProvider: MeterProvider;
+  /** Ships pino and winston records; undefined when no logs exporter is on (`OTEL_LOGS_EXPORTER`). */
+  readonly loggerProvider: LoggerProvider | undefined;
   readonly store: MetricStore;
   /** Validates tenant ids and admits metric labels; the public tenant API creates its cells with it. */
   readonly tenants: TenantRegistry;
@@ -73,7 +79,7 @@ export interface TenantScope {
  * SIGTERM listener is added. Returns undefined when `OTEL_SDK_DISABLED=true`.
  */
 export function startTenantScope(env: Env = process.env): TenantScope | undefined {
-  diag.setLogger(new DiagConsoleLogger(), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
+  diag.setLogger(new QuietExportDiagLogger(new DiagConsoleLogger()), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
   const config = loadConfig(env);
   if (config.disabled) {
     debug('OTEL_SDK_DISABLED=true: not starting');
@@ -151,12 +157,15 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   });
   trace.setGlobalTracerProvider(tracerProvider);
 
+  const loggerProvider = buildLoggerProvider(config, resource, store);
+
   registerInstrumentations({
     instrumentations: [
       ...createUpstreamInstrumentations({
         enabled: config.enabledInstrumentations,
         disabled: config.disabledInstrumentations,
         ownServers,
+        logSending: loggerProvider !== undefined,
       }),
       new GenAIInstrumentation({
         prices: new PriceTable({ overrideFile: config.pricesFile }),
@@ -174,16 +183,21 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     config,
     tracerProvider,
     meterProvider,
+    loggerProvider,
     store,
     tenants,
     prometheus,
     async forceFlush() {
-      await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
+      // Spans and logs first: their export counters are metrics the meter provider then exports.
+      await Promise.all([tracerProvider.forceFlush(), loggerProvider?.forceFlush()]);
+      await meterProvider.forceFlush();
     },
     shutdown() {
       down ??= (async () => {
-        // Spans first: their end feeds the span-derived metrics the meter provider then exports.
+        // Spans first: their end feeds the span-derived metrics the meter provider then exports. Logs next:
+        // records written while spans ended still go out, and their export counters reach the last metrics.
         await settle(tracerProvider.shutdown(), 'tracer provider shutdown');
+        if (loggerProvider !== undefined) await settle(loggerProvider.shutdown(), 'logger provider shutdown');
         await settle(meterProvider.shutdown(), 'meter provider shutdown');
       })();
       return down;
@@ -259,6 +273,45 @@ function otlpTraceExporter(protocol: OtlpProtocol): SpanExporter {
   }
   const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
   return new OTLPTraceExporter();
+}
+
+/**
+ * The logs pipeline when a logs exporter is on: the tenant stamp first, then one processor per exporter.
+ * Registered as the global logger provider twice: with `@opentelemetry/api` (pino's sender uses it) and with
+ * `@opentelemetry/api-logs` (the winston transport, whose latest release 0.34 predates OpenTelemetry JS 3.0,
+ * still gets its logger there; the SDK 3.x logger accepts the records it emits).
+ */
+function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore): LoggerProvider | undefined {
+  if (config.logsExporters.length === 0) return undefined;
+  const sdkLogs = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
+  const processors: LogRecordProcessor[] = [new TenantLogRecordProcessor()];
+  for (const e of config.logsExporters) {
+    if (e === 'console') processors.push(new sdkLogs.SimpleLogRecordProcessor({ exporter: new sdkLogs.ConsoleLogRecordExporter() }));
+    else {
+      processors.push(
+        new CountingBatchLogRecordProcessor({
+          exporter: otlpLogExporter(config.otlpLogsProtocol),
+          store,
+          target: config.otlpLogsTarget,
+          ...config.batchLogRecordProcessor,
+        })
+      );
+    }
+  }
+  const provider = new sdkLogs.LoggerProvider({ resource, processors });
+  logs.setGlobalLoggerProvider(provider);
+  const apiLogs = require('@opentelemetry/api-logs') as typeof import('@opentelemetry/api-logs');
+  apiLogs.logs.setGlobalLoggerProvider(provider as unknown as import('@opentelemetry/api-logs').LoggerProvider);
+  return provider;
+}
+
+function otlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
+  if (protocol === 'http/json') {
+    const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http');
+    return new OTLPLogExporter();
+  }
+  const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto');
+  return new OTLPLogExporter();
 }
 
 function otlpMetricExporter(protocol: OtlpProtocol): PushMetricExporter {

@@ -17,7 +17,10 @@
 //   POST /v1/conversations/:id/summarize          the summariser model is down            503
 //   GET  /healthz                                 liveness                                200
 // Env: PORT (default 8080; 0 picks a free port), PG_URL, REDIS_URL. Prints `LISTENING <port>` when ready.
+// Logs with pino (JSON on stdout): under the preload each line written in a request carries trace_id, span_id
+// and tenant_id, and with OTEL_LOGS_EXPORTER=otlp the lines are shipped to the Collector too.
 const express = require('express');
+const pino = require('pino');
 const { Pool } = require('pg');
 const Redis = require('ioredis');
 
@@ -26,6 +29,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PORT = Number(process.env.PORT ?? 8080);
 const CACHE_TTL_SECONDS = 60;
 
+const log = pino();
 const pool = new Pool({ connectionString: PG_URL, max: 8 });
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
 
@@ -77,6 +81,7 @@ app.post('/v1/conversations/:id/messages', async (req, res) => {
   const found = await pool.query('SELECT 1 FROM chat_conversations WHERE id = $1 AND tenant_id = $2', [id, tenant]);
   if (found.rowCount === 0) return void res.status(404).json({ error: 'no such conversation' });
   const reply = await generateReply(text);
+  log.info({ conversation: id, chars: text.length }, 'reply generated');
   await pool.query('INSERT INTO chat_messages (conversation_id, role, body) VALUES ($1, $2, $3), ($1, $4, $5)', [id, 'user', text, 'assistant', reply]);
   await redis.del(cacheKey(tenant, id));
   res.status(201).json({ reply });
@@ -106,6 +111,7 @@ app.post('/v1/conversations/:id/summarize', async () => {
 // express 5 passes rejected promises here.
 app.use((err, _req, res, _next) => {
   const status = Number.isInteger(err.status) ? err.status : 500;
+  log.error({ err }, 'request failed');
   res.status(status).json({ error: err.name, message: err.message });
 });
 

@@ -7,13 +7,29 @@ export interface TenantScopeConfig {
   readonly logLevel: DiagLogLevel;
   readonly tracesExporters: readonly ('otlp' | 'console')[];
   readonly metricsExporters: readonly ('otlp' | 'prometheus' | 'console')[];
+  /**
+   * Where pino and winston records are shipped (`OTEL_LOGS_EXPORTER`). Unset, it is `otlp` when a Collector
+   * endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` set and not
+   * empty) and empty otherwise. Empty: nothing is shipped, the log lines still carry trace and tenant fields.
+   */
+  readonly logsExporters: readonly ('otlp' | 'console')[];
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
+  readonly otlpLogsProtocol: OtlpProtocol;
+  /** The OTLP logs URL as it may appear in a log line: scheme, host and path only (no credentials, no query). */
+  readonly otlpLogsTarget: string;
   readonly prometheusHost: string;
   readonly prometheusPort: number;
   readonly metricExportIntervalMillis: number;
   /** Batch span processor settings from the standard `OTEL_BSP_*` variables (SDK 3.x no longer reads them itself). */
   readonly batchSpanProcessor: {
+    readonly scheduledDelayMillis: number;
+    readonly exportTimeoutMillis: number;
+    readonly maxQueueSize: number;
+    readonly maxExportBatchSize: number;
+  };
+  /** Batch log record processor settings from the standard `OTEL_BLRP_*` variables. */
+  readonly batchLogRecordProcessor: {
     readonly scheduledDelayMillis: number;
     readonly exportTimeoutMillis: number;
     readonly maxQueueSize: number;
@@ -63,7 +79,7 @@ export interface SamplerConfig {
 
 export type Env = Record<string, string | undefined>;
 
-export const INSTRUMENTATION_NAMES = ['http', 'undici', 'express', 'pg', 'ioredis', 'mongodb'] as const;
+export const INSTRUMENTATION_NAMES = ['http', 'undici', 'express', 'pg', 'ioredis', 'mongodb', 'pino', 'winston'] as const;
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
@@ -100,6 +116,9 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   const metricsExporters = list(env, 'OTEL_METRICS_EXPORTER', ['otlp'], ['otlp', 'prometheus', 'console', 'none']).filter(
     (e): e is 'otlp' | 'prometheus' | 'console' => e !== 'none'
   );
+  const logsExporters = list(env, 'OTEL_LOGS_EXPORTER', defaultLogsExporters(env), ['otlp', 'console', 'none']).filter(
+    (e): e is 'otlp' | 'console' => e !== 'none'
+  );
   const enabled = str(env, 'OTEL_NODE_ENABLED_INSTRUMENTATIONS');
   const sampler = loadSampler(env);
   const header = str(env, 'TENANTSCOPE_TENANT_HEADER');
@@ -121,6 +140,9 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     metricsExporters: [...new Set(metricsExporters)],
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
+    logsExporters: [...new Set(logsExporters)],
+    otlpLogsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otlpProtocol),
+    otlpLogsTarget: logsTarget(env),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
@@ -130,6 +152,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
       maxQueueSize: int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000),
       maxExportBatchSize: int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000),
     },
+    batchLogRecordProcessor: batchLogRecordProcessor(env),
     propagators: list(env, 'OTEL_PROPAGATORS', ['tracecontext', 'baggage'], PROPAGATORS),
     enabledInstrumentations:
       enabled === undefined ? undefined : list(env, 'OTEL_NODE_ENABLED_INSTRUMENTATIONS', [...INSTRUMENTATION_NAMES], INSTRUMENTATION_NAMES),
@@ -158,6 +181,43 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
 }
 
 const PROTOCOLS = ['http/protobuf', 'http/json'];
+
+/**
+ * `OTEL_LOGS_EXPORTER` when unset: ship logs only to a Collector the user named. Unlike traces (which default to
+ * `localhost:4318`), shipping costs the app a parse of every log line, so it is not done towards a guess.
+ */
+function defaultLogsExporters(env: Env): string[] {
+  const configured = str(env, 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT') !== undefined || str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') !== undefined;
+  return configured ? ['otlp'] : ['none'];
+}
+
+/** The logs URL the upstream OTLP exporter posts to, rendered without userinfo or query for log lines. */
+function logsTarget(env: Env): string {
+  const signal = str(env, 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT');
+  const base = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const raw = signal ?? (base === undefined ? 'http://localhost:4318/v1/logs' : base.replace(/\/+$/, '') + '/v1/logs');
+  try {
+    const u = new URL(raw);
+    return clip(`${u.protocol}//${u.host}${u.pathname}`);
+  } catch {
+    return signal !== undefined ? 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (not a URL)' : 'OTEL_EXPORTER_OTLP_ENDPOINT (not a URL)';
+  }
+}
+
+function batchLogRecordProcessor(env: Env): TenantScopeConfig['batchLogRecordProcessor'] {
+  const maxQueueSize = int(env, 'OTEL_BLRP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000);
+  let maxExportBatchSize = int(env, 'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000);
+  if (maxExportBatchSize > maxQueueSize) {
+    warn(`OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=${maxExportBatchSize} is larger than OTEL_BLRP_MAX_QUEUE_SIZE=${maxQueueSize}; using ${maxQueueSize}`);
+    maxExportBatchSize = maxQueueSize;
+  }
+  return {
+    scheduledDelayMillis: int(env, 'OTEL_BLRP_SCHEDULE_DELAY', 1000, 1, 86_400_000),
+    exportTimeoutMillis: int(env, 'OTEL_BLRP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
+    maxQueueSize,
+    maxExportBatchSize,
+  };
+}
 
 function protocol(env: Env, signalName: string, general: OtlpProtocol): OtlpProtocol {
   return oneOf<OtlpProtocol>(env, signalName, general, PROTOCOLS);

@@ -1,4 +1,4 @@
-import { diag } from '@opentelemetry/api';
+import { diag, type DiagLogger } from '@opentelemetry/api';
 
 const PREFIX = 'tenantscope: ';
 const said = new Set<string>();
@@ -35,4 +35,39 @@ export function describeError(err: unknown): string {
 export function clip(v: string): string {
   const printable = v.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > 80 ? printable.slice(0, 77) + '...' : printable;
+}
+
+/**
+ * What the OTLP exporters' retrying transport (`@opentelemetry/otlp-exporter-base` 0.301,
+ * `retrying-transport.cjs`) logs at `info` for every failed export: with a Collector down, one line per batch,
+ * written to the app's stdout by `DiagConsoleLogger`. The outcome of each export is reported elsewhere (the log
+ * export processor: one line when exports start failing, counters; the SDK's span and metric exporters: the
+ * global error handler), so these lines carry nothing more.
+ */
+const EXPORT_RETRY_NOISE = ['Export retry time ', 'Export failed after maximum retry attempts', 'Export failed with non-retryable error'];
+
+/** A diag logger that passes everything to `inner` except the per-export retry lines above. */
+export class QuietExportDiagLogger implements DiagLogger {
+  constructor(private readonly _inner: DiagLogger) {}
+
+  error(message: string, ...args: unknown[]): void {
+    this._inner.error(message, ...args);
+  }
+
+  warn(message: string, ...args: unknown[]): void {
+    this._inner.warn(message, ...args);
+  }
+
+  info(message: string, ...args: unknown[]): void {
+    if (typeof message === 'string' && EXPORT_RETRY_NOISE.some((p) => message.startsWith(p))) return;
+    this._inner.info(message, ...args);
+  }
+
+  debug(message: string, ...args: unknown[]): void {
+    this._inner.debug(message, ...args);
+  }
+
+  verbose(message: string, ...args: unknown[]): void {
+    this._inner.verbose(message, ...args);
+  }
 }

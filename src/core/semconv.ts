@@ -8,6 +8,11 @@
 export const ATTR_TENANT_ID = 'tenant.id';
 /** W3C baggage entry that carries the tenant between services. */
 export const BAGGAGE_TENANT_ID = 'tenant.id';
+/**
+ * Field that the pino and winston log hooks add to a record written inside a request, beside the `trace_id`,
+ * `span_id` and `trace_flags` fields upstream's log instrumentations add (snake_case like theirs).
+ */
+export const LOG_FIELD_TENANT_ID = 'tenant_id';
 
 // Stable semantic-convention keys, from the upstream package.
 export {
@@ -185,6 +190,23 @@ export const METRIC_TRACES_FLUSHED_EARLY: MetricSpec = {
   name: 'tenantscope.local_traces.flushed_early',
   promName: 'tenantscope_local_traces_flushed_early_total',
   description: 'Local traces decided before their root ended because a buffer bound was hit ("max_spans", "max_age", "max_buffered")',
+  unit: '',
+  labels: ['reason'],
+};
+
+// --- Log export (issue 13) ---
+export const METRIC_LOGS_EXPORTED: MetricSpec = {
+  name: 'tenantscope.logs.exported',
+  promName: 'tenantscope_logs_exported_total',
+  description: 'Log records the log exporter accepted (OTEL_LOGS_EXPORTER=otlp)',
+  unit: '',
+  labels: [],
+};
+export const METRIC_LOGS_DROPPED: MetricSpec = {
+  name: 'tenantscope.logs.dropped',
+  promName: 'tenantscope_logs_dropped_total',
+  description:
+    'Log records not delivered, by why: "queue_full" (OTEL_BLRP_MAX_QUEUE_SIZE records were waiting), "export_failed" (the exporter failed or did not answer within OTEL_BLRP_EXPORT_TIMEOUT) or "shutdown" (still queued when shutdown gave up)',
   unit: '',
   labels: ['reason'],
 };

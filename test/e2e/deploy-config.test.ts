@@ -22,7 +22,7 @@ import { parse } from 'yaml';
 import { COLLECTOR, COMPOSE, has, JAEGER, loadYaml, PROMETHEUS_CONFIG, ROOT, wiringProblems, type Yaml } from '../helpers/deploy';
 import { PROMTOOL_BIN } from '../helpers/prometheus';
 
-const SERVICES = ['alertmanager', 'chat-driver', 'chat-service', 'grafana', 'jaeger', 'mongodb', 'otel-collector', 'postgres', 'prometheus', 'rabbitmq', 'redis'];
+const SERVICES = ['alertmanager', 'chat-driver', 'chat-service', 'elasticsearch', 'grafana', 'jaeger', 'kibana', 'mongodb', 'otel-collector', 'postgres', 'prometheus', 'rabbitmq', 'redis'];
 
 /** Every `endpoint` value under a receiver's protocols (or the receiver itself for scrapers). */
 function listenEndpoints(receiver: Yaml): string[] {
@@ -113,8 +113,10 @@ test('compose: every image is pinned to a version, services come up in order beh
   }
   assert.deepEqual(images, {
     alertmanager: 'prom/alertmanager:v0.34.0',
+    elasticsearch: 'docker.elastic.co/elasticsearch/elasticsearch:9.1.5',
     grafana: 'grafana/grafana:13.1.0',
     jaeger: 'jaegertracing/jaeger:2.20.0',
+    kibana: 'docker.elastic.co/kibana/kibana:9.1.5',
     mongodb: 'mongo:8.2.7',
     'otel-collector': 'otel/opentelemetry-collector-contrib:0.159.0',
     postgres: 'postgres:18.4',
@@ -291,4 +293,34 @@ test('across files: one metrics path, every host is a compose service, ports agr
   assert.deepEqual(services.jaeger.command, ['--config', '/etc/jaeger/config.yml']);
   assert.ok((services['otel-collector'].volumes as string[]).includes('/:/hostfs:ro'));
   assert.equal(collector.receivers.host_metrics.root_path, '/hostfs');
+});
+
+test('logs: Collector → the `elastic` profile\'s Elasticsearch ← Kibana and Grafana; pinned equal tags; the service ships only when asked', () => {
+  const compose = loadYaml(COMPOSE);
+  const collector = loadYaml(COLLECTOR);
+  assert.deepEqual(collector.service.pipelines.logs, { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: ['elasticsearch'] });
+  const es = compose.services.elasticsearch;
+  const kibana = compose.services.kibana;
+  assert.deepEqual(es.profiles, ['elastic']);
+  assert.deepEqual(kibana.profiles, ['elastic']);
+  const tag = (image: string): string => image.slice(image.lastIndexOf(':') + 1);
+  assert.match(es.image, /^docker\.elastic\.co\/elasticsearch\/elasticsearch:\d+\.\d+\.\d+$/);
+  assert.match(kibana.image, /^docker\.elastic\.co\/kibana\/kibana:\d+\.\d+\.\d+$/);
+  assert.equal(tag(kibana.image), tag(es.image));
+  const esPort = (es.ports as string[]).map((p) => p.split(':').at(-1))[0];
+  const exporter = new URL(collector.exporters.elasticsearch.endpoint);
+  assert.equal(exporter.hostname, 'elasticsearch');
+  assert.equal(exporter.port, esPort);
+  assert.equal(new URL(kibana.environment.ELASTICSEARCH_HOSTS).host, exporter.host);
+  // The service ships logs only when the user opts in: without the profile the Collector could not deliver them.
+  assert.equal(compose.services['chat-service'].environment.OTEL_LOGS_EXPORTER, '${OTEL_LOGS_EXPORTER:-none}');
+  // Grafana: the Elasticsearch data source points at the same place, and Jaeger's trace view links to it.
+  const dsDir = join(ROOT, 'deploy', 'grafana', 'provisioning', 'datasources');
+  const esDs = (loadYaml(join(dsDir, 'elasticsearch.yaml')).datasources as Yaml[])[0];
+  assert.equal(esDs.type, 'elasticsearch');
+  assert.equal(new URL(esDs.url).host, exporter.host);
+  const jaegerDs = (loadYaml(join(dsDir, 'datasources.yaml')).datasources as Yaml[]).find((d) => d.type === 'jaeger') as Yaml;
+  assert.equal(jaegerDs.jsonData.tracesToLogsV2.datasourceUid, esDs.uid);
+  // `$$` is Grafana's escape for a literal `$` in provisioning files (a single `$` would be read as an env variable).
+  assert.equal(jaegerDs.jsonData.tracesToLogsV2.query, 'trace_id:"$${__trace.traceId}"');
 });

@@ -1,8 +1,8 @@
 /**
- * A loopback OTLP/HTTP receiver for out-of-process tests: accepts `POST /v1/traces` and `POST /v1/metrics` as
- * `application/x-protobuf` or `application/json`, and decodes them into plain objects. Protobuf is decoded by
- * protobufjs with the OTLP message definitions below (a subset of opentelemetry-proto v1: every field the
- * JS exporters write for traces and metrics, field numbers as in the upstream .proto files).
+ * A loopback OTLP/HTTP receiver for out-of-process tests: accepts `POST /v1/traces`, `POST /v1/metrics` and
+ * `POST /v1/logs` as `application/x-protobuf` or `application/json`, and decodes them into plain objects. Protobuf
+ * is decoded by protobufjs with the OTLP message definitions below (a subset of opentelemetry-proto v1: every
+ * field the JS exporters write for traces, metrics and logs, field numbers as in the upstream .proto files).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import * as protobuf from 'protobufjs';
@@ -70,6 +70,23 @@ message Span {
 }
 message Status { string message = 2; int32 code = 3; }
 
+message ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1; }
+message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url = 3; }
+message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2; string schema_url = 3; }
+message LogRecord {
+  fixed64 time_unix_nano = 1;
+  fixed64 observed_time_unix_nano = 11;
+  int32 severity_number = 2;
+  string severity_text = 3;
+  AnyValue body = 5;
+  repeated KeyValue attributes = 6;
+  uint32 dropped_attributes_count = 7;
+  fixed32 flags = 8;
+  bytes trace_id = 9;
+  bytes span_id = 10;
+  string event_name = 12;
+}
+
 message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
 message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; string schema_url = 3; }
 message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics = 2; string schema_url = 3; }
@@ -113,6 +130,7 @@ message HistogramDataPoint {
 const root = protobuf.parse(OTLP_PROTO, { keepCase: false }).root;
 const TraceRequest = root.lookupType('otlp.ExportTraceServiceRequest');
 const MetricsRequest = root.lookupType('otlp.ExportMetricsServiceRequest');
+const LogsRequest = root.lookupType('otlp.ExportLogsServiceRequest');
 /** Options that make protobufjs produce the same shape as OTLP/JSON: ids as hex below, 64-bit ints as numbers. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, bytes: Buffer as unknown as typeof String, defaults: false, arrays: true, oneofs: false };
 
@@ -134,6 +152,23 @@ export interface ReceivedSpan {
   readonly resource: Record<string, AttributeValue>;
   readonly scope: string;
   /** Which encoding carried it. */
+  readonly encoding: Encoding;
+}
+
+/** A received log record, flattened. */
+export interface ReceivedLog {
+  /** Empty string when the record was written outside any span. */
+  readonly traceId: string;
+  readonly spanId: string;
+  /** W3C trace flags (the low 8 bits of the record's flags). */
+  readonly traceFlags: number;
+  /** OTLP SeverityNumber: 9 INFO, 13 WARN, 17 ERROR… */
+  readonly severityNumber: number;
+  readonly severityText: string;
+  readonly body: AttributeValue;
+  readonly attributes: Record<string, AttributeValue>;
+  readonly resource: Record<string, AttributeValue>;
+  readonly scope: string;
   readonly encoding: Encoding;
 }
 
@@ -170,6 +205,7 @@ export interface OtlpReceiver {
   readonly endpoint: string;
   readonly spans: ReceivedSpan[];
   readonly metrics: ReceivedMetric[];
+  readonly logs: ReceivedLog[];
   /** Requests received per path and content type, e.g. `POST /v1/traces application/x-protobuf`. */
   readonly requests: string[];
   /** Decoding failures (each answered 400); a test should assert this stays empty. */
@@ -187,6 +223,7 @@ export interface OtlpReceiver {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const metrics: ReceivedMetric[] = [];
+  const logs: ReceivedLog[] = [];
   const requests: string[] = [];
   const errors: string[] = [];
   const waiters = new Set<() => void>();
@@ -197,7 +234,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       .then((body) => {
         const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
         requests.push(`${req.method} ${req.url} ${type}`);
-        if (req.method !== 'POST' || (req.url !== '/v1/traces' && req.url !== '/v1/metrics')) {
+        if (req.method !== 'POST' || (req.url !== '/v1/traces' && req.url !== '/v1/metrics' && req.url !== '/v1/logs')) {
           res.statusCode = 404;
           res.end();
           return;
@@ -214,6 +251,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
           if (req.url === '/v1/traces') {
             const msg = encoding === 'protobuf' ? TraceRequest.toObject(TraceRequest.decode(body), TO_OBJECT) : JSON.parse(body.toString('utf8'));
             spans.push(...flattenTraces(msg, encoding));
+          } else if (req.url === '/v1/logs') {
+            const msg = encoding === 'protobuf' ? LogsRequest.toObject(LogsRequest.decode(body), TO_OBJECT) : JSON.parse(body.toString('utf8'));
+            logs.push(...flattenLogs(msg, encoding));
           } else {
             const msg = encoding === 'protobuf' ? MetricsRequest.toObject(MetricsRequest.decode(body), TO_OBJECT) : JSON.parse(body.toString('utf8'));
             metrics.push(...flattenMetrics(msg, encoding, batch++));
@@ -244,6 +284,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     endpoint: `http://127.0.0.1:${port}`,
     spans,
     metrics,
+    logs,
     requests,
     errors,
     waitFor(predicate, timeoutMs = 10000, what = 'condition') {
@@ -261,7 +302,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`OTLP receiver: ${what} not met within ${timeoutMs} ms (${spans.length} spans, ${metrics.length} metrics, requests: ${requests.length})`));
+          reject(new Error(`OTLP receiver: ${what} not met within ${timeoutMs} ms (${spans.length} spans, ${metrics.length} metrics, ${logs.length} logs, requests: ${requests.length})`));
         }, timeoutMs);
         const poll = setInterval(check, 50);
         const cleanup = (): void => {
@@ -281,6 +322,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     clear() {
       spans.length = 0;
       metrics.length = 0;
+      logs.length = 0;
       requests.length = 0;
       errors.length = 0;
     },
@@ -354,6 +396,30 @@ function flattenTraces(msg: Obj, encoding: Encoding): ReceivedSpan[] {
           events: ((s.events ?? []) as Obj[]).map((e) => ({ name: e.name ?? '', attributes: attributes(e.attributes) })),
           resource,
           scope: ss.scope?.name ?? '',
+          encoding,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function flattenLogs(msg: Obj, encoding: Encoding): ReceivedLog[] {
+  const out: ReceivedLog[] = [];
+  for (const rl of (msg.resourceLogs ?? []) as Obj[]) {
+    const resource = attributes(rl.resource?.attributes);
+    for (const sl of (rl.scopeLogs ?? []) as Obj[]) {
+      for (const r of (sl.logRecords ?? []) as Obj[]) {
+        out.push({
+          traceId: hexId(r.traceId),
+          spanId: hexId(r.spanId),
+          traceFlags: num(r.flags) & 0xff,
+          severityNumber: num(r.severityNumber),
+          severityText: r.severityText ?? '',
+          body: anyValue(r.body as Obj | undefined),
+          attributes: attributes(r.attributes),
+          resource,
+          scope: sl.scope?.name ?? '',
           encoding,
         });
       }

@@ -107,6 +107,12 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['TENANTSCOPE_MAX_ERROR_TYPES', '1e9', 'maxErrorTypes'],
   ['TENANTSCOPE_ENDPOINT_TEMPLATES', 'chats/:id', 'endpointTemplates'],
   ['TENANTSCOPE_BAGGAGE_HOSTS', 'http://evil/', 'baggageHosts'],
+  ['OTEL_LOGS_EXPORTER', 'fluentd', 'logsExporters'],
+  ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'grpc', 'otlpLogsProtocol'],
+  ['OTEL_BLRP_SCHEDULE_DELAY', '0', 'batchLogRecordProcessor'],
+  ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
+  ['OTEL_BLRP_MAX_QUEUE_SIZE', '-1', 'batchLogRecordProcessor'],
+  ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', '0.5', 'batchLogRecordProcessor'],
 ];
 
 for (const [name, value, field] of BAD) {
@@ -155,5 +161,51 @@ test('blank values count as unset', () => {
   const c = loadConfig(env);
   assert.deepEqual(c.tracesExporters, ['otlp']);
   assert.equal(c.maxTenants, 1000);
+  assert.deepEqual(warnings, []);
+});
+
+test('logs ship over OTLP by default only when a Collector endpoint is configured', () => {
+  assert.deepEqual(DEFAULTS.logsExporters, []);
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).logsExporters, ['otlp']);
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://collector:4318/v1/logs' }).logsExporters, ['otlp']);
+  // A traces-only endpoint says nothing about where logs should go.
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }).logsExporters, []);
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '  ' }).logsExporters, []);
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_LOGS_EXPORTER: 'none' }).logsExporters, []);
+  assert.deepEqual(loadConfig({ OTEL_LOGS_EXPORTER: 'console,otlp,console' }).logsExporters, ['console', 'otlp']);
+  assert.deepEqual(warnings, []);
+});
+
+test('OTEL_BLRP_* defaults are the specification\'s, and set values are taken', () => {
+  assert.deepEqual(DEFAULTS.batchLogRecordProcessor, { scheduledDelayMillis: 1000, exportTimeoutMillis: 30000, maxQueueSize: 2048, maxExportBatchSize: 512 });
+  const c = loadConfig({
+    OTEL_BLRP_SCHEDULE_DELAY: '50',
+    OTEL_BLRP_EXPORT_TIMEOUT: '700',
+    OTEL_BLRP_MAX_QUEUE_SIZE: '100',
+    OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '10',
+  });
+  assert.deepEqual(c.batchLogRecordProcessor, { scheduledDelayMillis: 50, exportTimeoutMillis: 700, maxQueueSize: 100, maxExportBatchSize: 10 });
+  assert.deepEqual(warnings, []);
+});
+
+test('a log batch larger than the log queue is cut to the queue size with one warning naming both variables', () => {
+  const c = loadConfig({ OTEL_BLRP_MAX_QUEUE_SIZE: '100', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '512' });
+  assert.equal(c.batchLogRecordProcessor.maxExportBatchSize, 100);
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0], /OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=512 .*OTEL_BLRP_MAX_QUEUE_SIZE=100; using 100/);
+});
+
+test('the logs endpoint named in log lines has no credentials and no query', () => {
+  assert.equal(DEFAULTS.otlpLogsTarget, 'http://localhost:4318/v1/logs');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://u:secret@collector:4318/' }).otlpLogsTarget, 'https://collector:4318/v1/logs');
+  assert.equal(
+    loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://tok:en@b:9999/custom?key=secret' }).otlpLogsTarget,
+    'http://b:9999/custom'
+  );
+  assert.ok(!loadConfig({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'not a url secret' }).otlpLogsTarget.includes('secret'));
+});
+
+test('pino and winston are instrumentation names', () => {
+  assert.deepEqual(loadConfig({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pino,winston' }).disabledInstrumentations, ['pino', 'winston']);
   assert.deepEqual(warnings, []);
 });
