@@ -47,6 +47,7 @@ import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConf
 import { EndpointNormalizer } from './core/EndpointNormalizer';
 import { error as logError, debug, QuietExportDiagLogger } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
+import { SpanDerivedMetricsFilter } from './core/metrics/SpanDerivedMetricsFilter';
 import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
 import { OwnServers } from './core/OwnServers';
@@ -175,7 +176,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       }),
     ],
     tracerProvider,
-    meterProvider,
+    // Histograms our span processors already derive per tenant get a no-op instrument, unless asked for.
+    meterProvider: config.upstreamMetrics ? meterProvider : new SpanDerivedMetricsFilter(meterProvider),
   });
 
   let down: Promise<void> | undefined;

@@ -258,9 +258,9 @@ export const SPECS: Spec[] = [
       },
       {
         title: 'Database operation latency p95 (client)',
-        description: 'db_client_operation_duration_seconds from the pg instrumentation, by operation.',
-        unit: 's',
-        queries: [{ expr: 'histogram_quantile(0.95, sum by (db_system_name, db_operation_name, le) (rate(db_client_operation_duration_seconds_bucket[$__rate_interval])))', legend: '{{db_system_name}} {{db_operation_name}}' }],
+        description: 'pg query spans by span name (traces_span_metrics_duration_milliseconds). The pg instrumentation\'s own db_client_operation_duration_seconds is off by default (TENANTSCOPE_UPSTREAM_METRICS).',
+        unit: 'ms',
+        queries: [{ expr: 'histogram_quantile(0.95, sum by (span_name, le) (rate(traces_span_metrics_duration_milliseconds_bucket{span_kind="SPAN_KIND_CLIENT", span_name=~"pg.query:.*", tenant_id=~"$tenant"}[$__rate_interval])))', legend: '{{span_name}}' }],
       },
       {
         title: 'Query latency p95 by table',

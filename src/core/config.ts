@@ -68,6 +68,11 @@ export interface TenantScopeConfig {
   readonly modelHosts: readonly string[];
   /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: record prompts and completions on spans. */
   readonly captureMessageContent: boolean;
+  /**
+   * TENANTSCOPE_UPSTREAM_METRICS: let the upstream instrumentations record the histograms our span processors
+   * already derive (http/undici request durations, pg operation duration). Off by default: work done twice.
+   */
+  readonly upstreamMetrics: boolean;
 }
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -171,6 +176,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS'),
     modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS'),
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
+    upstreamMetrics: bool(env, 'TENANTSCOPE_UPSTREAM_METRICS', false),
     keepErrors: bool(env, 'TENANTSCOPE_KEEP_ERRORS', true),
     keepSlowMs: int(env, 'TENANTSCOPE_KEEP_SLOW_MS', 2000, 0, 86_400_000),
     keepModelCostUsd: num(env, 'TENANTSCOPE_KEEP_MODEL_COST_USD', 0.05, 0, 1_000_000),

@@ -266,3 +266,17 @@ export const METRIC_MODELS_UNPRICED: MetricSpec = {
   unit: '',
   labels: ['model'],
 };
+
+/**
+ * Histograms the upstream instrumentations record that our span processors already derive, per tenant, from the
+ * same spans: http (server and client request duration, stable and pre-stable names), undici (client request
+ * duration), pg (operation duration). They get a no-op instrument unless `TENANTSCOPE_UPSTREAM_METRICS=true`
+ * (`src/core/metrics/SpanDerivedMetricsFilter.ts`).
+ */
+export const UPSTREAM_SPAN_DERIVED_HISTOGRAMS: ReadonlySet<string> = new Set([
+  'http.server.request.duration',
+  'http.client.request.duration',
+  'http.server.duration',
+  'http.client.duration',
+  'db.client.operation.duration',
+]);

@@ -88,6 +88,16 @@ describe('real Prometheus scraping an app under the preload', { timeout: 120_000
     await app?.stop();
   });
 
+  test('upstream duration histograms are off by default; the span metrics carry the same requests', async () => {
+    const text = await scrape(metricsPort);
+    assert.equal(text.includes('http_server_request_duration_seconds'), false);
+    assert.equal(text.includes('http_client_request_duration_seconds'), false);
+    const samples = parseMetrics(text);
+    // The fixture called out once with fetch and once with http.get: two CLIENT spans, counted by our family.
+    assert.equal(sumOf(samples, 'traces_span_metrics_calls_total', { span_kind: 'SPAN_KIND_CLIENT' }), 2);
+    assert.equal(sumOf(samples, 'traces_span_metrics_calls_total', { span_kind: 'SPAN_KIND_SERVER' }), ALL_REQUESTS);
+  });
+
   test('the target is up', async () => {
     assert.deepEqual(await prom.queryBy('up', 'job'), { 'red-app': 1 });
   });
@@ -183,9 +193,6 @@ describe('real Prometheus scraping an app under the preload', { timeout: 120_000
 
   test('promtool check metrics parses a real scrape; its one lint finding is the unit Jaeger requires', async () => {
     const text = await scrape(metricsPort);
-    // The fixture called out with fetch and http.get: two instrumentation scopes record this one family.
-    assert.equal(text.split('\n').filter((l) => l === '# TYPE http_client_request_duration_seconds histogram').length, 1);
-    assert.equal(sumOf(parseMetrics(text), 'http_client_request_duration_seconds_count'), 2);
     const r = promtoolCheckMetrics(text);
     // Exit 1 means the exposition did not parse; 3 means lint findings only (listed below), 0 clean.
     assert.notEqual(r.status, 1, r.problems.join('\n'));
@@ -193,5 +200,39 @@ describe('real Prometheus scraping an app under the preload', { timeout: 120_000
     // that exact name, so we keep it; promtool's base-unit lint is the price. Anything else is a regression.
     assert.deepEqual(r.problems, ['traces_span_metrics_duration_milliseconds use base unit "seconds" instead of "milliseconds"']);
     assert.equal(r.status, 3);
+  });
+});
+
+describe('TENANTSCOPE_UPSTREAM_METRICS=true', { timeout: 60_000 }, () => {
+  let app: RunningFixture;
+  let metricsPort: number;
+
+  before(async () => {
+    metricsPort = await freePort();
+    app = await startFixture('red-app.js', {
+      env: {
+        OTEL_SERVICE_NAME: SERVICE,
+        OTEL_TRACES_EXPORTER: 'none',
+        OTEL_METRICS_EXPORTER: 'prometheus',
+        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+        OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
+        TENANTSCOPE_UPSTREAM_METRICS: 'true',
+      },
+    });
+    for (let i = 0; i < 5; i++) assert.equal(await send(app.port, 'a', '/v1/chats/1'), 200);
+  });
+
+  after(async () => {
+    await app?.stop();
+  });
+
+  test('brings back the upstream instrumentations\' own duration histograms beside ours', async () => {
+    const text = await scrape(metricsPort);
+    const samples = parseMetrics(text);
+    // The fixture called out with fetch and http.get: two instrumentation scopes record this one family.
+    assert.equal(text.split('\n').filter((l) => l === '# TYPE http_client_request_duration_seconds histogram').length, 1);
+    assert.equal(sumOf(samples, 'http_client_request_duration_seconds_count'), 2);
+    assert.equal(sumOf(samples, 'http_server_request_duration_seconds_count'), 5);
+    assert.equal(sumOf(samples, 'http_requests_total', { tenant_id: 'a' }), 5);
   });
 });

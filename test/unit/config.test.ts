@@ -45,6 +45,7 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.equal(c.maxSpanNames, 500);
   assert.equal(c.maxErrorTypes, 100);
   assert.deepEqual(c.baggageHosts, ['private']);
+  assert.equal(c.upstreamMetrics, false);
 });
 
 test('good values are taken, lists normalised and de-duplicated', () => {
@@ -108,6 +109,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['TENANTSCOPE_ENDPOINT_TEMPLATES', 'chats/:id', 'endpointTemplates'],
   ['TENANTSCOPE_BAGGAGE_HOSTS', 'http://evil/', 'baggageHosts'],
   ['OTEL_LOGS_EXPORTER', 'fluentd', 'logsExporters'],
+  ['TENANTSCOPE_UPSTREAM_METRICS', 'yes please', 'upstreamMetrics'],
   ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'grpc', 'otlpLogsProtocol'],
   ['OTEL_BLRP_SCHEDULE_DELAY', '0', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
@@ -207,5 +209,11 @@ test('the logs endpoint named in log lines has no credentials and no query', () 
 
 test('pino and winston are instrumentation names', () => {
   assert.deepEqual(loadConfig({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pino,winston' }).disabledInstrumentations, ['pino', 'winston']);
+  assert.deepEqual(warnings, []);
+});
+
+test('TENANTSCOPE_UPSTREAM_METRICS=true gives the upstream instrumentations their own histograms back', () => {
+  assert.equal(loadConfig({ TENANTSCOPE_UPSTREAM_METRICS: 'true' }).upstreamMetrics, true);
+  assert.equal(loadConfig({ TENANTSCOPE_UPSTREAM_METRICS: 'false' }).upstreamMetrics, false);
   assert.deepEqual(warnings, []);
 });
