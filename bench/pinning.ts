@@ -74,7 +74,7 @@ const INSTRUMENTATIONS = 'http,undici,express,pg,ioredis,mongodb,pino,winston';
  * upstream one runs only the instrumentations tenantscope enables by default and the resource detectors that
  * need no network (env, host, os, process: its default `all` also asks cloud metadata services).
  */
-export function contender(who: Contender, o: { sink: string; promPort: number; ratio: number }): { preload?: string; env: Record<string, string> } {
+export function contender(who: Contender, o: { sink: string; promPort: number; ratio: number; root?: string }): { preload?: string; env: Record<string, string> } {
   if (who === 'plain') return { env: {} };
   const common: Record<string, string> = {
     OTEL_TRACES_EXPORTER: 'otlp',
@@ -92,5 +92,36 @@ export function contender(who: Contender, o: { sink: string; promPort: number; r
       env: { ...common, OTEL_SERVICE_NAME: 'bench-upstream', OTEL_NODE_ENABLED_INSTRUMENTATIONS: INSTRUMENTATIONS, OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process' },
     };
   }
-  return { preload: join(ROOT, 'register.js'), env: { ...common, OTEL_SERVICE_NAME: 'bench-tenantscope' } };
+  return { preload: join(o.root ?? ROOT, 'register.js'), env: { ...common, OTEL_SERVICE_NAME: 'bench-tenantscope' } };
+}
+
+/** A tenantscope variant to measure beside the default one: its own environment and/or another checkout's build. */
+export interface Variant {
+  readonly label: string;
+  readonly env: Record<string, string>;
+  /** A directory with register.js and build/ (e.g. a copy of the tree before a change); default this one. */
+  readonly root?: string;
+}
+
+/**
+ * BENCH_VARIANTS: `label:K=V,K=V;label2:root=/tmp/before` — each adds tenantscope cases with that environment
+ * (`root=` picks another tree's register.js), measured in the same interleaved rounds as the rest.
+ */
+export function variantsFromEnv(raw = process.env.BENCH_VARIANTS ?? ''): Variant[] {
+  return raw
+    .split(';')
+    .filter((v) => v.includes(':'))
+    .map((v) => {
+      const label = v.slice(0, v.indexOf(':'));
+      const env: Record<string, string> = {};
+      let root: string | undefined;
+      for (const kv of v.slice(v.indexOf(':') + 1).split(',')) {
+        if (!kv.includes('=')) continue;
+        const k = kv.slice(0, kv.indexOf('='));
+        const val = kv.slice(kv.indexOf('=') + 1);
+        if (k === 'root') root = val;
+        else env[k] = val;
+      }
+      return { label, env, root };
+    });
 }

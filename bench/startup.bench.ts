@@ -7,12 +7,13 @@
  * Runs pinned to one core, interleaved, median of BENCH_ROUNDS (20).
  *
  * CPU time is the headline: on the shared machine wall time includes waiting for the core.
- * `npx node build/bench/startup.bench.js` — BENCH_ROUNDS, BENCH_SERVER_ENV (extra `K=V,K=V` for tenantscope).
+ * `npx node build/bench/startup.bench.js` — BENCH_ROUNDS, BENCH_SERVER_ENV (extra `K=V,K=V` for tenantscope),
+ * BENCH_VARIANTS (more tenantscope rows, e.g. `before:root=/tmp/before`: bench/pinning.ts `variantsFromEnv`).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { emit, median, type BenchRow } from './harness';
-import { SERVER_CORE, canPin, contender, pin, startSink, type Contender } from './pinning';
+import { SERVER_CORE, canPin, contender, pin, startSink, variantsFromEnv, type Contender, type Variant } from './pinning';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 
@@ -23,12 +24,12 @@ interface Sample {
   maxRssMiB: number;
 }
 
-function once(who: Contender, sink: string, extraEnv: Record<string, string>): Promise<Sample> {
-  const c = contender(who, { sink, promPort: 0, ratio: 1 });
+function once(who: Contender, sink: string, extraEnv: Record<string, string>, variant?: Variant): Promise<Sample> {
+  const c = contender(who, { sink, promPort: 0, ratio: 1, root: variant?.root });
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(process.execPath, [...(c.preload === undefined ? [] : ['--require', c.preload]), join(__dirname, 'servers.js'), 'empty'], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...c.env, ...(who === 'tenantscope' ? extraEnv : {}) },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...c.env, ...(who === 'tenantscope' ? { ...extraEnv, ...variant?.env } : {}) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     pin(child.pid, SERVER_CORE);
@@ -55,16 +56,21 @@ async function main(): Promise<void> {
       .filter((kv) => kv.includes('='))
       .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])
   );
-  const who: Contender[] = ['plain', 'upstream', 'tenantscope'];
-  const samples = new Map<Contender, Sample[]>(who.map((w) => [w, []]));
+  const rowsOf: { label: string; who: Contender; variant?: Variant }[] = [
+    { label: 'plain', who: 'plain' },
+    { label: 'upstream', who: 'upstream' },
+    { label: 'tenantscope', who: 'tenantscope' },
+    ...variantsFromEnv().map((v) => ({ label: `tenantscope ${v.label}`, who: 'tenantscope' as const, variant: v })),
+  ];
+  const samples = new Map<string, Sample[]>(rowsOf.map((r) => [r.label, []]));
   try {
     // One warm-up pass (file-system cache), not counted.
-    for (const w of who) await once(w, sink.url, extra);
-    for (let r = 0; r < ROUNDS; r++) for (const w of who) samples.get(w)!.push(await once(w, sink.url, extra));
+    for (const r of rowsOf) await once(r.who, sink.url, extra, r.variant);
+    for (let i = 0; i < ROUNDS; i++) for (const r of rowsOf) samples.get(r.label)!.push(await once(r.who, sink.url, extra, r.variant));
   } finally {
     sink.server.close();
   }
-  const med = (w: Contender, f: (s: Sample) => number): number => median(samples.get(w)!.map(f));
+  const med = (w: string, f: (s: Sample) => number): number => median(samples.get(w)!.map(f));
   const rows: BenchRow[] = [];
   const metrics: [string, string, (s: Sample) => number][] = [
     ['CPU time', 'ms', (s) => s.cpuMs],
@@ -73,7 +79,7 @@ async function main(): Promise<void> {
   ];
   for (const [label, unit, f] of metrics) {
     const plain = med('plain', f);
-    for (const w of who) {
+    for (const { label: w } of rowsOf) {
       const v = med(w, f);
       rows.push({
         bench: 'startup',

@@ -13,12 +13,14 @@
  * `npx node build/bench/throughput.bench.js` — BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (3),
  * BENCH_CONNECTIONS (32), BENCH_SERVERS (`hello,pgredis`), BENCH_CASES (case-name prefixes, e.g.
  * `upstream 100%,tenantscope 100%`; plain always runs), BENCH_CPU_PROF (a directory: servers write --cpu-prof
- * profiles there), BENCH_SERVER_ENV (extra `K=V,K=V` for the tenantscope server, e.g. to compare a switch).
+ * profiles there), BENCH_SERVER_ENV (extra `K=V,K=V` for the tenantscope server), BENCH_VARIANTS (more tenantscope
+ * cases in the same rounds, e.g. `before:root=/tmp/before;upstream-metrics:TENANTSCOPE_UPSTREAM_METRICS=true`:
+ * bench/pinning.ts `variantsFromEnv`), BENCH_SCRAPE=0 (skip the one scrape of /metrics after each measurement).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { emit, median, type BenchRow } from './harness';
-import { DRIVER_CORE, SERVER_CORE, canPin, contender, freePort, pin, startSink, type Contender } from './pinning';
+import { DRIVER_CORE, SERVER_CORE, canPin, contender, freePort, pin, startSink, variantsFromEnv, type Contender } from './pinning';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -33,6 +35,7 @@ interface Case {
   readonly who: Contender;
   readonly ratio: number;
   readonly extraEnv?: Record<string, string>;
+  readonly root?: string;
 }
 
 function allCases(): Case[] {
@@ -49,6 +52,10 @@ function allCases(): Case[] {
     { name: 'upstream 10%', who: 'upstream', ratio: 0.1 },
     { name: 'tenantscope 10%', who: 'tenantscope', ratio: 0.1, extraEnv: extra },
   ];
+  for (const v of variantsFromEnv()) {
+    list.push({ name: `tenantscope 100% ${v.label}`, who: 'tenantscope', ratio: 1, extraEnv: { ...extra, ...v.env }, root: v.root });
+    list.push({ name: `tenantscope 10% ${v.label}`, who: 'tenantscope', ratio: 0.1, extraEnv: { ...extra, ...v.env }, root: v.root });
+  }
   const only = process.env.BENCH_CASES?.split(',');
   return list.filter((c) => c.who === 'plain' || only === undefined || only.some((p) => c.name.startsWith(p)));
 }
@@ -62,7 +69,7 @@ interface Running {
 
 async function startServer(mode: string, c: Case, sink: string, services: { pgUrl: string; redisUrl: string } | undefined): Promise<Running> {
   const promPort = await freePort();
-  const who = contender(c.who, { sink, promPort, ratio: c.ratio });
+  const who = contender(c.who, { sink, promPort, ratio: c.ratio, root: c.root });
   const prof = process.env.BENCH_CPU_PROF;
   const proc = fork(join(__dirname, 'servers.js'), [mode], {
     execArgv: [...(who.preload === undefined ? [] : ['--require', who.preload]), ...(prof === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', prof])],
@@ -162,7 +169,7 @@ async function measure(mode: string, c: Case, sink: string, services: { pgUrl: s
     const r = await load({ ...base, duration: SECONDS, offset: warm.next });
     const { cpuMicros } = (await s.ask('cpu')) as { cpuMicros: number };
     if (r.errors > 0 || r.non2xx > 0) throw new Error(`${mode} ${c.name}: ${r.errors} errors, ${r.non2xx} non-2xx answers`);
-    const metricsBytes = c.who === 'plain' ? 0 : await scrapeSize(s.promPort);
+    const metricsBytes = c.who === 'plain' || process.env.BENCH_SCRAPE === '0' ? 0 : await scrapeSize(s.promPort);
     return { rps: r.rps, cpuUs: cpuMicros / r.total, metricsBytes };
   } finally {
     await stop(s);
@@ -202,6 +209,7 @@ async function main(): Promise<void> {
     for (const c of cases) {
       const key = `${mode} ${c.name}`;
       const pct = c.ratio >= 1 ? '100%' : '10%';
+      // Every tenantscope case (variants too) is compared with upstream at the same export ratio.
       const base = c.who === 'tenantscope' && results.has(`${mode} upstream ${pct}`) ? `${mode} upstream ${pct}` : `${mode} plain`;
       const rps = med(key, (m) => m.rps);
       rows.push({
@@ -227,12 +235,18 @@ async function main(): Promise<void> {
         note: c.who === 'plain' ? undefined : `/metrics ${Math.round(med(key, (m) => m.metricsBytes))} B`,
       });
     }
-    for (const pct of ['100%', '10%']) {
-      const ts = `${mode} tenantscope ${pct}`;
+    for (const c of cases) {
+      if (c.who !== 'tenantscope') continue;
+      const pct = c.ratio >= 1 ? '100%' : '10%';
+      const ts = `${mode} ${c.name}`;
       const up = `${mode} upstream ${pct}`;
-      if (results.has(ts) && results.has(up)) {
-        const per = results.get(ts)!.map((m, i) => (m.rps / results.get(up)![i].rps).toFixed(2)).join(', ');
-        notes.push(`${mode} ${pct}: tenantscope / upstream throughput per round ${per}; target ${pct === '100%' ? '≥ 1.25×' : '≥ 1.0×'}.`);
+      if (results.has(up)) {
+        const rps = results.get(ts)!.map((m, i) => (m.rps / results.get(up)![i].rps).toFixed(2)).join(', ');
+        const cpu = results.get(ts)!.map((m, i) => (results.get(up)![i].cpuUs / m.cpuUs).toFixed(2)).join(', ');
+        notes.push(
+          `${ts}: / upstream per round: throughput ${rps}; CPU-bound capacity (upstream CPU per request / ours) ${cpu}; ` +
+            `median capacity ratio ${(med(up, (m) => m.cpuUs) / med(ts, (m) => m.cpuUs)).toFixed(2)}; target ${pct === '100%' ? '≥ 1.25×' : '≥ 1.0×'}.`
+        );
       }
     }
   }

@@ -29,8 +29,9 @@ export function tenantLogHook(_span: Span, record: Record<string, unknown>): voi
 }
 
 /**
- * The upstream instrumentations tenantscope enables, each loaded only when enabled (loading all of them
- * costs start-up time: opentelemetry-js#3029). Names as in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
+ * The upstream instrumentations tenantscope enables, each loaded only when enabled and (src/sdk.ts) only when the
+ * library it patches is first required (loading all of them costs start-up time: opentelemetry-js#3029). Names
+ * as in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
  */
 const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrumentation> = {
   http: (o) => {
@@ -73,6 +74,30 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
   },
 };
 
+/**
+ * The modules whose first `require`/`import` by the app loads each instrumentation (src/core/FirstRequireTrigger.ts).
+ * An empty list loads it at start: undici's spans come from diagnostics channels that Node's global `fetch`
+ * publishes with no module required.
+ */
+const LOAD_ON: Record<string, readonly string[]> = {
+  http: ['http', 'https'],
+  undici: [],
+  express: ['express'],
+  pg: ['pg'],
+  ioredis: ['ioredis'],
+  mongodb: ['mongodb'],
+  pino: ['pino'],
+  winston: ['winston'],
+};
+
+/** An enabled upstream instrumentation, not built yet. */
+export interface UpstreamInstrumentationFactory {
+  readonly name: string;
+  /** Modules whose first require or import should build it; empty: build it at start. */
+  readonly loadOn: readonly string[];
+  create(): Instrumentation;
+}
+
 export interface UpstreamInstrumentationsOptions {
   /** Names to enable (OTEL_NODE_ENABLED_INSTRUMENTATIONS); undefined enables all. */
   enabled: readonly string[] | undefined;
@@ -84,14 +109,19 @@ export interface UpstreamInstrumentationsOptions {
   logSending?: boolean;
 }
 
-/** Builds the enabled upstream instrumentations. */
-export function createUpstreamInstrumentations(options: UpstreamInstrumentationsOptions): Instrumentation[] {
+/** The enabled upstream instrumentations, each with the modules that should load it. Loads none of them. */
+export function upstreamInstrumentationFactories(options: UpstreamInstrumentationsOptions): UpstreamInstrumentationFactory[] {
   const enabled = options.enabled ?? Object.keys(FACTORIES);
-  const out: Instrumentation[] = [];
+  const out: UpstreamInstrumentationFactory[] = [];
   for (const name of enabled) {
     if (options.disabled.includes(name)) continue;
     const make = FACTORIES[name];
-    if (make !== undefined) out.push(make(options));
+    if (make !== undefined) out.push({ name, loadOn: LOAD_ON[name] ?? [], create: () => make(options) });
   }
   return out;
+}
+
+/** Builds the enabled upstream instrumentations now (tests, and anything that wants them all at once). */
+export function createUpstreamInstrumentations(options: UpstreamInstrumentationsOptions): Instrumentation[] {
+  return upstreamInstrumentationFactories(options).map((f) => f.create());
 }

@@ -10,10 +10,11 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
 import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
+import { sep } from 'node:path';
 import {
   ConsoleMetricExporter,
   MeterProvider,
@@ -36,7 +37,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
-import { createUpstreamInstrumentations } from '../instrumentations/upstream';
+import { upstreamInstrumentationFactories } from '../instrumentations/upstream';
 import { CountingBatchLogRecordProcessor } from '../processors/CountingBatchLogRecordProcessor';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
@@ -45,6 +46,7 @@ import { TenantLogRecordProcessor } from '../processors/TenantLogRecordProcessor
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
+import { FirstRequireTrigger } from './core/FirstRequireTrigger';
 import { error as logError, debug, QuietExportDiagLogger } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
 import { SpanDerivedMetricsFilter } from './core/metrics/SpanDerivedMetricsFilter';
@@ -160,25 +162,33 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
 
   const loggerProvider = buildLoggerProvider(config, resource, store);
 
-  registerInstrumentations({
-    instrumentations: [
-      ...createUpstreamInstrumentations({
-        enabled: config.enabledInstrumentations,
-        disabled: config.disabledInstrumentations,
-        ownServers,
-        logSending: loggerProvider !== undefined,
-      }),
-      new GenAIInstrumentation({
-        prices: new PriceTable({ overrideFile: config.pricesFile }),
-        modelEndpoints,
-        openaiUsageHosts: config.openaiUsageHosts,
-        captureMessageContent: config.captureMessageContent,
-      }),
-    ],
-    tracerProvider,
-    // Histograms our span processors already derive per tenant get a no-op instrument, unless asked for.
-    meterProvider: config.upstreamMetrics ? meterProvider : new SpanDerivedMetricsFilter(meterProvider),
-  });
+  // Histograms our span processors already derive per tenant get a no-op instrument, unless asked for.
+  const instrumentationMeters = config.upstreamMetrics ? meterProvider : new SpanDerivedMetricsFilter(meterProvider);
+  const register = (instrumentations: Instrumentation[]): void => {
+    registerInstrumentations({ instrumentations, tracerProvider, meterProvider: instrumentationMeters });
+  };
+  // Each upstream instrumentation is loaded when the app first requires what it patches (start-up time).
+  const firstRequire = new FirstRequireTrigger({ ignoreRequirer: isOwnOrOpenTelemetryModule });
+  const atStart: Instrumentation[] = [];
+  for (const f of upstreamInstrumentationFactories({
+    enabled: config.enabledInstrumentations,
+    disabled: config.disabledInstrumentations,
+    ownServers,
+    logSending: loggerProvider !== undefined,
+  })) {
+    if (f.loadOn.length === 0) atStart.push(f.create());
+    else firstRequire.on(f.loadOn, () => register([f.create()]));
+  }
+  atStart.push(
+    new GenAIInstrumentation({
+      prices: new PriceTable({ overrideFile: config.pricesFile }),
+      modelEndpoints,
+      openaiUsageHosts: config.openaiUsageHosts,
+      captureMessageContent: config.captureMessageContent,
+    })
+  );
+  register(atStart);
+  firstRequire.install();
 
   let down: Promise<void> | undefined;
   const scope: TenantScope = {
@@ -206,6 +216,17 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     },
   };
   return scope;
+}
+
+/** tenantscope's own compiled directories (build/src, build/processors, build/instrumentations). */
+const OWN_DIRS = ['src', 'processors', 'instrumentations'].map((d) => `${__dirname.slice(0, __dirname.lastIndexOf(sep))}${sep}${d}${sep}`);
+
+/**
+ * Requires that do not load an instrumentation: from tenantscope itself and from OpenTelemetry packages (the OTLP
+ * exporters and our Prometheus endpoint require `http` at start; the app has not used it yet).
+ */
+function isOwnOrOpenTelemetryModule(filename: string): boolean {
+  return filename.includes(`${sep}node_modules${sep}@opentelemetry${sep}`) || OWN_DIRS.some((d) => filename.startsWith(d));
 }
 
 /** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */
