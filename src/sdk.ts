@@ -47,6 +47,7 @@ import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
 import { FirstRequireTrigger } from './core/FirstRequireTrigger';
+import { LazyLogRecordExporter, LazyPushMetricExporter } from './core/LazyExporters';
 import { error as logError, debug, QuietExportDiagLogger } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
 import { SpanDerivedMetricsFilter } from './core/metrics/SpanDerivedMetricsFilter';
@@ -110,7 +111,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       prometheus = new PrometheusServer({ host: config.prometheusHost, port: config.prometheusPort, store, ownServers });
       readers.push(prometheus);
     } else {
-      const exporter: PushMetricExporter = e === 'console' ? new ConsoleMetricExporter() : otlpMetricExporter(config.otlpMetricsProtocol);
+      const protocol = config.otlpMetricsProtocol;
+      const exporter: PushMetricExporter = e === 'console' ? new ConsoleMetricExporter() : new LazyPushMetricExporter(() => otlpMetricExporter(protocol));
       readers.push(
         new PeriodicExportingMetricReader({
           exporter,
@@ -313,7 +315,7 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
     else {
       processors.push(
         new CountingBatchLogRecordProcessor({
-          exporter: otlpLogExporter(config.otlpLogsProtocol),
+          exporter: new LazyLogRecordExporter(() => otlpLogExporter(config.otlpLogsProtocol)),
           store,
           target: config.otlpLogsTarget,
           ...config.batchLogRecordProcessor,

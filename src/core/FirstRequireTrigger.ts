@@ -63,7 +63,6 @@ export class FirstRequireTrigger {
     this._installed = true;
     const proto = (Module as unknown as { prototype: ModulePrototype }).prototype;
     const previous = proto.require;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const trigger = this;
     proto.require = function (this: { filename?: string }, id: string): unknown {
       if (trigger._pending.size > 0 && trigger._fire(id, this.filename)) {
@@ -77,10 +76,13 @@ export class FirstRequireTrigger {
     if (typeof registerHooks === 'function') {
       registerHooks({
         resolve: (specifier, context, next) => {
-          if (trigger._pending.size > 0 && context.conditions?.includes('require') !== true) {
+          // Imports only (requires went through the wrapper above), and only from files: import-in-the-middle's
+          // wrapper modules (`node:http?iitm=true`) import the real module again on behalf of the first importer.
+          const parent = context.parentURL;
+          if (trigger._pending.size > 0 && context.conditions?.includes('require') !== true && (parent === undefined || parent.startsWith('file:'))) {
             let from: string | undefined;
             try {
-              from = context.parentURL?.startsWith('file:') === true ? fileURLToPath(context.parentURL) : context.parentURL;
+              from = parent === undefined ? undefined : fileURLToPath(parent);
             } catch {
               from = undefined;
             }
