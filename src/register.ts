@@ -12,7 +12,6 @@ import { startTenantScope, type TenantScope } from './sdk';
 if (isMainThread && getInstance() === undefined) {
   setInstance(null);
   try {
-    registerEsmHook();
     const scope = startTenantScope(process.env);
     if (scope !== undefined) {
       setInstance(scope);
@@ -21,6 +20,9 @@ if (isMainThread && getInstance() === undefined) {
   } catch (err) {
     say(`could not start (${describeError(err)}); the app runs uninstrumented.`);
   }
+  // After the SDK is loaded, before the app: its hooks run for every module loaded after them, and the SDK's
+  // few hundred files need none (start-up, docs/benchmarks.md).
+  registerEsmHook();
 }
 
 /**
