@@ -1,0 +1,149 @@
+/**
+ * Instructions per request (issue 11): the hello-world server of the throughput bench run under valgrind's
+ * callgrind, which counts the instructions the server process executes (every thread), so the number does not
+ * depend on what else the shared machine is doing. The throughput bench's req/s and CPU time per request moved by
+ * 2–10× between rounds while other people's builds ran; this is the repeatable cross-check of the same servers.
+ *
+ * Per case: start `valgrind --tool=callgrind node [--require preload] servers.js hello`, send BENCH_WARMUP requests
+ * (the JIT tiers up), zero the counters (`callgrind_control -z`), send BENCH_REQUESTS requests, dump
+ * (`callgrind_control -d`) and read the summary. Cases as in the throughput bench, plus BENCH_VARIANTS.
+ * Slow (a case takes minutes: valgrind runs node about 50× slower); skipped where valgrind is missing.
+ *
+ * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { emit, type BenchRow } from './harness';
+import { contender, freePort, startSink, variantsFromEnv, type Contender } from './pinning';
+import { load } from './throughput.bench';
+
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
+
+interface Case {
+  name: string;
+  who: Contender;
+  ratio: number;
+  env?: Record<string, string>;
+  root?: string;
+}
+
+function cases(): Case[] {
+  const list: Case[] = [
+    { name: 'plain', who: 'plain', ratio: 1 },
+    { name: 'upstream 100%', who: 'upstream', ratio: 1 },
+    { name: 'tenantscope 100%', who: 'tenantscope', ratio: 1 },
+    { name: 'upstream 10%', who: 'upstream', ratio: 0.1 },
+    { name: 'tenantscope 10%', who: 'tenantscope', ratio: 0.1 },
+  ];
+  for (const v of variantsFromEnv()) {
+    list.push({ name: `tenantscope 100% ${v.label}`, who: 'tenantscope', ratio: 1, env: v.env, root: v.root });
+    list.push({ name: `tenantscope 10% ${v.label}`, who: 'tenantscope', ratio: 0.1, env: v.env, root: v.root });
+  }
+  const only = process.env.BENCH_CASES?.split(',');
+  return list.filter((c) => c.who === 'plain' || only === undefined || only.some((p) => c.name.startsWith(p)));
+}
+
+function callgrind(args: string[]): void {
+  spawnSync('callgrind_control', args, { stdio: 'ignore' });
+}
+
+/** The `summary:` line (instructions) of the newest dump written for `pid` in `dir`. */
+function lastSummary(dir: string, pid: number): number {
+  const dumps = readdirSync(dir)
+    .filter((f) => f.startsWith(`cg.${pid}.`))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  const m = /^summary: (\d+)$/m.exec(readFileSync(dumps[0], 'utf8'));
+  if (m === null) throw new Error(`no summary in ${dumps[0]}`);
+  return Number(m[1]);
+}
+
+async function measure(c: Case, sink: string): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tenantscope-callgrind-'));
+  const promPort = await freePort();
+  const who = contender(c.who, { sink, promPort, ratio: c.ratio, root: c.root });
+  const proc = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      `--callgrind-out-file=${join(dir, 'cg.%p')}`,
+      process.execPath,
+      ...(who.preload === undefined ? [] : ['--require', who.preload]),
+      join(__dirname, 'servers.js'),
+      'hello',
+    ],
+    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
+  );
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${c.name}: no port within 10 min\n${err.slice(-2000)}`)), 600_000);
+      proc.on('message', (m: { port?: number }) => {
+        if (typeof m.port === 'number') {
+          clearTimeout(t);
+          resolve(m.port);
+        }
+      });
+      proc.once('exit', (code) => reject(new Error(`${c.name}: exited ${code}\n${err.slice(-2000)}`)));
+    });
+    const base = { url: `http://127.0.0.1:${port}`, connections: 4, tenants: 1000, paths: 5000, pathStyle: 'id' };
+    const warm = await load({ ...base, amount: WARMUP });
+    callgrind(['-z', String(proc.pid)]);
+    const r = await load({ ...base, amount: REQUESTS, offset: warm.next });
+    callgrind(['-d', String(proc.pid)]);
+    if (r.errors > 0 || r.non2xx > 0) throw new Error(`${c.name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+    return lastSummary(dir, proc.pid!) / REQUESTS;
+  } finally {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const rows: BenchRow[] = [];
+  if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    emit({ title: 'Instructions per request (callgrind)', rows, notes: ['valgrind is not installed: skipped (apt-get install valgrind).'] });
+    return;
+  }
+  const sink = await startSink();
+  const per = new Map<string, number>();
+  try {
+    for (const c of cases()) {
+      const v = await measure(c, sink.url);
+      per.set(c.name, v);
+      if (!process.argv.includes('--json')) process.stderr.write(`${c.name}: ${Math.round(v)} instructions/request\n`);
+    }
+  } finally {
+    sink.server.close();
+  }
+  for (const c of cases()) {
+    const pct = c.ratio >= 1 ? '100%' : '10%';
+    const base = c.who === 'tenantscope' ? `upstream ${pct}` : 'plain';
+    const v = per.get(c.name)!;
+    rows.push({
+      bench: 'instructions',
+      case: c.name,
+      value: v / 1000,
+      unit: 'k instr/req',
+      ratio: c.who === 'plain' ? undefined : per.get(base)! / v,
+      ratioTo: c.who === 'plain' ? undefined : `capacity vs ${base} (its instructions / ours)`,
+    });
+  }
+  emit({
+    title: 'Instructions per request, hello-world server under callgrind (repeatable on a shared machine)',
+    rows,
+    notes: [
+      `${REQUESTS} requests counted after ${WARMUP} warm-up requests, 4 connections; every thread of the server process counted (JIT and GC threads too).`,
+      'Targets (issue 11) read as capacity: tenantscope ≥ 1.25× upstream at 100% export, ≥ 1.0× at 10%. Instructions are not cycles (cache misses are not counted); the throughput bench is the direct measure when the machine is quiet.',
+    ],
+  });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
