@@ -157,6 +157,8 @@ interface Measured {
   rps: number;
   cpuUs: number;
   metricsBytes: number;
+  /** Requests the server answered in all (warm-up included): divides a --cpu-prof profile into µs per request. */
+  served: number;
 }
 
 async function measure(mode: string, c: Case, sink: string, services: { pgUrl: string; redisUrl: string } | undefined): Promise<Measured> {
@@ -170,7 +172,7 @@ async function measure(mode: string, c: Case, sink: string, services: { pgUrl: s
     const { cpuMicros } = (await s.ask('cpu')) as { cpuMicros: number };
     if (r.errors > 0 || r.non2xx > 0) throw new Error(`${mode} ${c.name}: ${r.errors} errors, ${r.non2xx} non-2xx answers`);
     const metricsBytes = c.who === 'plain' || process.env.BENCH_SCRAPE === '0' ? 0 : await scrapeSize(s.promPort);
-    return { rps: r.rps, cpuUs: cpuMicros / r.total, metricsBytes };
+    return { rps: r.rps, cpuUs: cpuMicros / r.total, metricsBytes, served: warm.total + r.total };
   } finally {
     await stop(s);
   }
@@ -192,7 +194,7 @@ async function main(): Promise<void> {
           const key = `${mode} ${c.name}`;
           (results.get(key) ?? results.set(key, []).get(key)!).push(m);
           if (!process.argv.includes('--json')) {
-            process.stderr.write(`round ${r + 1} ${key}: ${Math.round(m.rps)} req/s, ${m.cpuUs.toFixed(1)} µs CPU/req, /metrics ${m.metricsBytes} B\n`);
+            process.stderr.write(`round ${r + 1} ${key}: ${Math.round(m.rps)} req/s, ${m.cpuUs.toFixed(1)} µs CPU/req, /metrics ${m.metricsBytes} B, ${m.served} served\n`);
           }
         }
       }

@@ -134,6 +134,11 @@ const LogsRequest = root.lookupType('otlp.ExportLogsServiceRequest');
 /** Options that make protobufjs produce the same shape as OTLP/JSON: ids as hex below, 64-bit ints as numbers. */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, bytes: Buffer as unknown as typeof String, defaults: false, arrays: true, oneofs: false };
 
+/** Decodes an OTLP/protobuf ExportTraceServiceRequest body into a plain object (ids as Buffers, 64-bit as numbers). */
+export function decodeTraceRequest(body: Uint8Array): Record<string, unknown> {
+  return TraceRequest.toObject(TraceRequest.decode(body), TO_OBJECT);
+}
+
 export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [k: string]: AttributeValue };
 
 /** A received span, flattened. */

@@ -1,0 +1,396 @@
+/**
+ * A PROTOTYPE, measured in bench/encode.bench.ts and not wired into the export path (issue 11 defers that until the
+ * export path of issue 12 lands): OTLP/protobuf `ExportTraceServiceRequest` bytes for a batch of spans, identical
+ * byte for byte to `@opentelemetry/otlp-transformer` 0.301's `ProtobufTraceSerializer` (test/unit/leanTraceEncoder.test.ts
+ * compares them and decodes both with the OTLP message definitions).
+ *
+ * What it does differently from upstream's serializer, which already writes straight from `ReadableSpan`s:
+ * - one pass: upstream walks every span twice (a size-estimating pass, then the writing pass); this writes into one
+ *   buffer kept across exports, growing it when needed, and back-patches each message length (a one-byte
+ *   reservation, shifted when the length needs more, as upstream's writer does too);
+ * - strings that repeat on every span (attribute keys, span names, scope names, short values such as `GET` or
+ *   `postgresql`) are UTF-8 encoded once and copied, in a bounded cache;
+ * - trace and span ids go from hex straight into the buffer (upstream allocates a Uint8Array per id).
+ */
+import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+
+/** Strings longer than this are encoded each time (URLs, ids, statements rarely repeat). */
+const CACHE_MAX_STRING = 64;
+/** Entries before the cache is cleared (bounded whatever the traffic). */
+const CACHE_MAX_ENTRIES = 4096;
+const MIN_64_BIT_INT = -(2 ** 63);
+const MAX_64_BIT_INT = 2 ** 63;
+const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK = 0x100;
+const SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK = 0x200;
+
+type Resource = ReadableSpan['resource'];
+type Scope = ReadableSpan['instrumentationScope'];
+
+export class LeanTraceEncoder {
+  private _buf = new Uint8Array(1 << 16);
+  private _view = new DataView(this._buf.buffer);
+  private _pos = 0;
+  private readonly _strings = new Map<string, Uint8Array>();
+  private readonly _encoder = new TextEncoder();
+
+  /** The request bytes for `spans`; a view of the encoder's buffer, valid until the next call. */
+  encode(spans: readonly ReadableSpan[]): Uint8Array {
+    this._pos = 0;
+    // Group by resource, then scope, in first-seen order (what upstream's Maps give).
+    const resources = new Map<Resource, Map<Scope, ReadableSpan[]>>();
+    for (const span of spans) {
+      let scopes = resources.get(span.resource);
+      if (scopes === undefined) resources.set(span.resource, (scopes = new Map()));
+      let list = scopes.get(span.instrumentationScope);
+      if (list === undefined) scopes.set(span.instrumentationScope, (list = []));
+      list.push(span);
+    }
+    for (const [resource, scopes] of resources) {
+      this._tag(1, 2);
+      const rs = this._begin();
+      this._tag(1, 2);
+      const r = this._begin();
+      this._attributes(resource.attributes, 1);
+      this._tag(2, 0);
+      this._varint(0);
+      this._end(r);
+      for (const list of scopes.values()) {
+        this._tag(2, 2);
+        const ss = this._begin();
+        this._scope(list[0].instrumentationScope);
+        for (const span of list) {
+          this._tag(2, 2);
+          this._span(span);
+        }
+        const schema = list[0].instrumentationScope.schemaUrl;
+        if (schema) {
+          this._tag(3, 2);
+          this._string(schema);
+        }
+        this._end(ss);
+      }
+      if (resource.schemaUrl) {
+        this._tag(3, 2);
+        this._string(resource.schemaUrl);
+      }
+      this._end(rs);
+    }
+    return this._buf.subarray(0, this._pos);
+  }
+
+  private _scope(scope: Scope): void {
+    this._tag(1, 2);
+    const s = this._begin();
+    this._tag(1, 2);
+    this._string(scope.name);
+    if (scope.version) {
+      this._tag(2, 2);
+      this._string(scope.version);
+    }
+    const attrs = (scope as { attributes?: Attributes }).attributes;
+    if (attrs) this._attributes(attrs, 3);
+    const dropped = (scope as { droppedAttributesCount?: number }).droppedAttributesCount;
+    if (dropped) {
+      this._tag(4, 0);
+      this._varint(dropped);
+    }
+    this._end(s);
+  }
+
+  private _span(span: ReadableSpan): void {
+    const start = this._begin();
+    const ctx = span.spanContext();
+    this._tag(1, 2);
+    this._hex(ctx.traceId);
+    this._tag(2, 2);
+    this._hex(ctx.spanId);
+    const traceState = ctx.traceState?.serialize();
+    if (traceState) {
+      this._tag(3, 2);
+      this._string(traceState);
+    }
+    const parent = span.parentSpanContext;
+    if (parent?.spanId) {
+      this._tag(4, 2);
+      this._hex(parent.spanId);
+    }
+    this._tag(5, 2);
+    this._string(span.name);
+    const kind = span.kind == null ? 0 : span.kind + 1;
+    if (kind !== 0) {
+      this._tag(6, 0);
+      this._varint(kind);
+    }
+    this._tag(7, 1);
+    this._time(span.startTime);
+    this._tag(8, 1);
+    this._time(span.endTime);
+    if (span.attributes) this._attributes(span.attributes, 9);
+    this._tag(10, 0);
+    this._varint(span.droppedAttributesCount);
+    for (const event of span.events) {
+      this._tag(11, 2);
+      const e = this._begin();
+      this._tag(1, 1);
+      this._time(event.time);
+      this._tag(2, 2);
+      this._string(event.name);
+      if (event.attributes) this._attributes(event.attributes, 3);
+      this._tag(4, 0);
+      this._varint(event.droppedAttributesCount || 0);
+      this._end(e);
+    }
+    this._tag(12, 0);
+    this._varint(span.droppedEventsCount);
+    for (const link of span.links) {
+      this._tag(13, 2);
+      const l = this._begin();
+      this._tag(1, 2);
+      this._hex(link.context.traceId);
+      this._tag(2, 2);
+      this._hex(link.context.spanId);
+      const ts = link.context.traceState?.serialize();
+      if (ts) {
+        this._tag(3, 2);
+        this._string(ts);
+      }
+      if (link.attributes) this._attributes(link.attributes, 4);
+      this._tag(5, 0);
+      this._varint(link.droppedAttributesCount || 0);
+      this._tag(6, 5);
+      this._fixed32(((link.context.traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | (link.context.isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK : 0)) >>> 0);
+      this._end(l);
+    }
+    this._tag(14, 0);
+    this._varint(span.droppedLinksCount);
+    this._tag(15, 2);
+    const st = this._begin();
+    if (span.status.message) {
+      this._tag(2, 2);
+      this._string(span.status.message);
+    }
+    this._tag(3, 0);
+    this._varint(span.status.code);
+    this._end(st);
+    this._tag(16, 5);
+    this._fixed32(((ctx.traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | (parent?.isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK : 0)) >>> 0);
+    this._end(start);
+  }
+
+  private _attributes(attributes: Attributes, field: number): void {
+    for (const key in attributes) {
+      if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+      this._tag(field, 2);
+      const kv = this._begin();
+      this._tag(1, 2);
+      this._string(key);
+      this._tag(2, 2);
+      const v = this._begin();
+      this._anyValue(attributes[key]);
+      this._end(v);
+      this._end(kv);
+    }
+  }
+
+  private _anyValue(value: AttributeValue | undefined | Record<string, unknown> | Uint8Array): void {
+    const t = typeof value;
+    if (t === 'string') {
+      this._tag(1, 2);
+      this._string(value as string);
+    } else if (t === 'boolean') {
+      this._tag(2, 0);
+      this._varint(value ? 1 : 0);
+    } else if (t === 'number') {
+      const n = value as number;
+      if (Number.isInteger(n) && n >= MIN_64_BIT_INT && n < MAX_64_BIT_INT) {
+        this._tag(3, 0);
+        this._varint(n);
+      } else {
+        this._tag(4, 1);
+        this._room(8);
+        this._view.setFloat64(this._pos, n, true);
+        this._pos += 8;
+      }
+    } else if (value instanceof Uint8Array) {
+      this._tag(7, 2);
+      this._varint(value.length);
+      this._room(value.length);
+      this._buf.set(value, this._pos);
+      this._pos += value.length;
+    } else if (Array.isArray(value)) {
+      this._tag(5, 2);
+      const a = this._begin();
+      for (const item of value) {
+        this._tag(1, 2);
+        const i = this._begin();
+        this._anyValue(item as AttributeValue);
+        this._end(i);
+      }
+      this._end(a);
+    } else if (t === 'object' && value != null) {
+      this._tag(6, 2);
+      const list = this._begin();
+      const obj = value as Record<string, unknown>;
+      for (const k in obj) {
+        if (!Object.prototype.hasOwnProperty.call(obj, k)) continue;
+        this._tag(1, 2);
+        const kv = this._begin();
+        this._tag(1, 2);
+        this._string(k);
+        this._tag(2, 2);
+        const v = this._begin();
+        this._anyValue(obj[k] as AttributeValue);
+        this._end(v);
+        this._end(kv);
+      }
+      this._end(list);
+    }
+  }
+
+  // --- writer primitives -------------------------------------------------------------------------------------
+
+  private _room(n: number): void {
+    if (this._pos + n <= this._buf.length) return;
+    let size = this._buf.length * 2;
+    while (size < this._pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this._buf.subarray(0, this._pos));
+    this._buf = next;
+    this._view = new DataView(next.buffer);
+  }
+
+  /** Reserves one length byte; returns where the message's length goes. */
+  private _begin(): number {
+    this._room(1);
+    return this._pos++;
+  }
+
+  /** Writes the length of the message begun at `at`, shifting it when the length needs more than one byte. */
+  private _end(at: number): void {
+    const len = this._pos - at - 1;
+    if (len < 128) {
+      this._buf[at] = len;
+      return;
+    }
+    const size = len < 16384 ? 2 : len < 2097152 ? 3 : len < 268435456 ? 4 : 5;
+    this._room(size - 1);
+    this._buf.copyWithin(at + size, at + 1, this._pos);
+    this._pos += size - 1;
+    let v = len;
+    let p = at;
+    while (v > 127) {
+      this._buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this._buf[p] = v;
+  }
+
+  private _tag(field: number, wire: number): void {
+    this._varint((field << 3) | wire);
+  }
+
+  private _varint(value: number): void {
+    this._room(10);
+    const b = this._buf;
+    if (value >= 0 && value <= 0xffffffff) {
+      let v = value >>> 0;
+      while (v > 127) {
+        b[this._pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      b[this._pos++] = v;
+      return;
+    }
+    // 64-bit (and negative: two's complement over 10 bytes), as upstream writes it.
+    const abs = Math.abs(value);
+    let low = abs >>> 0;
+    let high = (abs / 4294967296) >>> 0;
+    if (value < 0) {
+      low = ~low >>> 0;
+      high = ~high >>> 0;
+      low = (low + 1) >>> 0;
+      if (low === 0) high = (high + 1) >>> 0;
+    }
+    while (high > 0 || low > 127) {
+      b[this._pos++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
+    }
+    b[this._pos++] = low & 0x7f;
+  }
+
+  private _fixed32(v: number): void {
+    this._room(4);
+    const b = this._buf;
+    b[this._pos++] = v & 0xff;
+    b[this._pos++] = (v >>> 8) & 0xff;
+    b[this._pos++] = (v >>> 16) & 0xff;
+    b[this._pos++] = (v >>> 24) & 0xff;
+  }
+
+  /** HrTime as fixed64 nanoseconds, split into 32-bit halves without losing precision (as upstream does). */
+  private _time(t: HrTime): void {
+    const seconds = t[0];
+    const lowerSeconds = seconds & 0xffff;
+    const upperSeconds = (seconds / 0x10000) >>> 0;
+    const fromLower = lowerSeconds * 1e9;
+    const fromUpper = upperSeconds * 1e9;
+    const low32 = (fromLower >>> 0) + ((((fromUpper & 0xffff) * 0x10000) >>> 0)) + t[1];
+    const low = low32 >>> 0;
+    const high = (Math.floor(fromLower / 4294967296) + ((fromUpper / 0x10000) >>> 0) + Math.floor(low32 / 4294967296)) >>> 0;
+    this._fixed32(low);
+    this._fixed32(high);
+  }
+
+  /** A hex id (trace or span) as its bytes, with their length. */
+  private _hex(hex: string): void {
+    const n = hex.length >>> 1;
+    this._room(n + 1);
+    const b = this._buf;
+    b[this._pos++] = n;
+    for (let i = 0; i < hex.length; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+  }
+
+  private _string(s: string): void {
+    if (s.length <= CACHE_MAX_STRING) {
+      let bytes = this._strings.get(s);
+      if (bytes === undefined) {
+        if (this._strings.size >= CACHE_MAX_ENTRIES) this._strings.clear();
+        bytes = this._encoder.encode(s);
+        this._strings.set(s, bytes);
+      }
+      this._varint(bytes.length);
+      this._room(bytes.length);
+      this._buf.set(bytes, this._pos);
+      this._pos += bytes.length;
+      return;
+    }
+    // Long strings: ASCII straight in, anything else through the encoder (its length is not s.length).
+    let ascii = true;
+    for (let i = 0; i < s.length; i++) {
+      if (s.charCodeAt(i) > 127) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      this._varint(s.length);
+      this._room(s.length);
+      const b = this._buf;
+      for (let i = 0; i < s.length; i++) b[this._pos++] = s.charCodeAt(i);
+      return;
+    }
+    const bytes = this._encoder.encode(s);
+    this._varint(bytes.length);
+    this._room(bytes.length);
+    this._buf.set(bytes, this._pos);
+    this._pos += bytes.length;
+  }
+}
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return c - 55;
+}
