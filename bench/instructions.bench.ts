@@ -124,13 +124,15 @@ async function main(): Promise<void> {
     const pct = c.ratio >= 1 ? '100%' : '10%';
     const base = c.who === 'tenantscope' ? `upstream ${pct}` : 'plain';
     const v = per.get(c.name)!;
+    const b = c.who === 'plain' ? undefined : per.get(base) ?? per.get('plain');
+    const to = per.has(base) ? base : 'plain';
     rows.push({
       bench: 'instructions',
       case: c.name,
       value: v / 1000,
       unit: 'k instr/req',
-      ratio: c.who === 'plain' ? undefined : per.get(base)! / v,
-      ratioTo: c.who === 'plain' ? undefined : `capacity vs ${base} (its instructions / ours)`,
+      ratio: b === undefined ? undefined : b / v,
+      ratioTo: b === undefined ? undefined : `capacity vs ${to} (its instructions / ours)`,
     });
   }
   emit({
