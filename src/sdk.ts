@@ -198,8 +198,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   ];
   // Process and runtime USE metrics go to readers only: with no metric exporter there is no one to read them.
   if (config.runtimeMetrics && readers.length > 0) instrumentations.push(runtimeInstrumentation());
+  if (config.processMetrics && readers.length > 0) instrumentations.push(processInstrumentation());
   registerInstrumentations({ instrumentations, tracerProvider, meterProvider });
-  if (config.processMetrics && readers.length > 0) startProcessMetrics(meterProvider);
 
   let down: Promise<void> | undefined;
   const scope: TenantScope = {
@@ -252,17 +252,13 @@ function runtimeInstrumentation(): Instrumentation {
 }
 
 /**
- * Process CPU and memory (`process.cpu.*`, `process.memory.usage`) from upstream host-metrics, its process groups
- * only: machine-wide metrics belong to the Collector's host metrics receiver, so N replicas on one host do not
- * report the machine N times. Read at collection time.
+ * Process CPU and memory (`process.cpu.*`, `process.memory.usage`) from upstream instrumentation-host-metrics, its
+ * process groups only: machine-wide metrics belong to the Collector's host metrics receiver, so N replicas on one
+ * host do not report the machine N times. Read at collection time.
  */
-function startProcessMetrics(meterProvider: MeterProvider): void {
-  try {
-    const { HostMetrics } = require('@opentelemetry/host-metrics') as typeof import('@opentelemetry/host-metrics');
-    new HostMetrics({ meterProvider, name: 'tenantscope-process', metricGroups: ['process.cpu', 'process.memory'] }).start();
-  } catch (err) {
-    logError('process metrics are off: host-metrics could not start', err);
-  }
+function processInstrumentation(): Instrumentation {
+  const { HostMetricsInstrumentation } = require('@opentelemetry/instrumentation-host-metrics') as typeof import('@opentelemetry/instrumentation-host-metrics');
+  return new HostMetricsInstrumentation({ metricGroups: ['process.cpu', 'process.memory'] });
 }
 
 function buildPropagator(
