@@ -17,7 +17,6 @@ import {
   ATTR_DB_OPERATION_NAME,
   ATTR_DB_OPERATION_OLD,
   ATTR_DB_QUERY_TEXT,
-  ATTR_DB_SQL_TABLE_OLD,
   ATTR_DB_STATEMENT_OLD,
   ATTR_DB_SYSTEM_NAME,
   ATTR_DB_SYSTEM_OLD,
@@ -26,6 +25,7 @@ import {
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
   ATTR_TENANT_ID,
+  CACHE_LEVEL_REDIS,
   METRIC_DB_QUERY_DURATION,
   METRIC_DB_SLOW_QUERIES,
   METRIC_INTEGRATION_CALLS,
@@ -70,6 +70,10 @@ interface QueryRow {
 /** One database system's tables. */
 interface SystemRow {
   readonly label: string;
+  /** SQL statements: operation and table come from a scan of the statement. */
+  readonly sql: boolean;
+  /** Redis: no tables; read commands may carry cache attributes. */
+  readonly redis: boolean;
   /** operation → table → row (at most MAX_OPERATIONS operations and `_OTHER`) */
   readonly byOperation: Map<string, Map<string, QueryRow>>;
   /** statement text → row (SQL systems) */
@@ -164,6 +168,7 @@ export class DependencyMetricsSpanProcessor implements SpanProcessor {
       }
     }
     // Cache lookups the Redis read hook marked (only whether a value came back, never the value).
+    if (!sys.redis) return;
     const hit = attrs[ATTR_CACHE_HIT];
     let hits: number;
     let misses: number;
@@ -178,15 +183,16 @@ export class DependencyMetricsSpanProcessor implements SpanProcessor {
       misses = m > 0 ? Math.floor(m) : 0;
     }
     if (tenantIndex === -1) tenantIndex = this._tenantIndex(span);
-    this._caches.count(this._cacheRow(attrs[ATTR_CACHE_TYPE], sys.label), tenantIndex, hits, misses);
+    this._caches.count(this._cacheRow(attrs[ATTR_CACHE_TYPE]), tenantIndex, hits, misses);
   }
 
-  private _cacheRow(rawType: unknown, system: string): ReturnType<CacheMetrics['row']> {
+  /** The (cache type, level redis) row for a span's `cache.type`, re-bounded (the attribute may be set by hand). */
+  private _cacheRow(rawType: unknown): ReturnType<CacheMetrics['row']> {
     const key = typeof rawType === 'string' ? rawType : VALUE_OTHER;
-    let row = system === 'redis' ? this._cacheRows.get(key) : undefined;
+    let row = this._cacheRows.get(key);
     if (row === undefined) {
-      row = this._caches.row(this._caches.types.admit(key), this._caches.level(system));
-      if (system === 'redis' && this._cacheRows.size < 1000) this._cacheRows.set(key, row);
+      row = this._caches.row(this._caches.types.admit(key), CACHE_LEVEL_REDIS);
+      if (this._cacheRows.size < 1000) this._cacheRows.set(key, row);
     }
     return row;
   }
@@ -199,7 +205,7 @@ export class DependencyMetricsSpanProcessor implements SpanProcessor {
       const label = SYSTEM.test(name) && this._systems.size < MAX_SYSTEMS ? name : VALUE_OTHER;
       sys = this._systems.get(label);
       if (sys === undefined) {
-        sys = { label, byOperation: new Map(), statements: new Map() };
+        sys = { label, sql: SQL_SYSTEMS.has(label), redis: label === 'redis', byOperation: new Map(), statements: new Map() };
         this._systems.set(label, sys);
       }
       if (label === name) this._systems.set(name, sys);
@@ -209,8 +215,7 @@ export class DependencyMetricsSpanProcessor implements SpanProcessor {
 
   /** The row of a database span's (operation, table), or undefined for spans that are no operation (connects). */
   private _query(sys: SystemRow, attrs: ReadableSpan['attributes']): QueryRow | undefined {
-    const collection = attrs[ATTR_DB_COLLECTION_NAME] ?? attrs[ATTR_DB_SQL_TABLE_OLD] ?? attrs[ATTR_DB_MONGODB_COLLECTION_OLD];
-    if (collection === undefined && SQL_SYSTEMS.has(sys.label)) {
+    if (sys.sql) {
       const text = attrs[ATTR_DB_QUERY_TEXT] ?? attrs[ATTR_DB_STATEMENT_OLD];
       if (typeof text !== 'string') return undefined;
       let q = sys.statements.get(text);
@@ -228,6 +233,8 @@ export class DependencyMetricsSpanProcessor implements SpanProcessor {
     // ioredis names queued commands `PIPELINE get` / `MULTI get`: the operation is still `get`.
     const space = rawOp.indexOf(' ');
     const op = space === -1 ? rawOp : rawOp.slice(space + 1);
+    // Redis has keys, not tables.
+    const collection = sys.redis ? undefined : (attrs[ATTR_DB_COLLECTION_NAME] ?? attrs[ATTR_DB_MONGODB_COLLECTION_OLD]);
     return this._row(sys, op, typeof collection === 'string' ? collection : '');
   }
 

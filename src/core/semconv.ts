@@ -292,7 +292,6 @@ export {
 export const ATTR_DB_SYSTEM_OLD = 'db.system';
 export const ATTR_DB_STATEMENT_OLD = 'db.statement';
 export const ATTR_DB_OPERATION_OLD = 'db.operation';
-export const ATTR_DB_SQL_TABLE_OLD = 'db.sql.table';
 export const ATTR_DB_MONGODB_COLLECTION_OLD = 'db.mongodb.collection';
 
 export const METRIC_DB_QUERY_DURATION: MetricSpec = {
