@@ -318,3 +318,32 @@ describe('issue 8 dependency metrics under --require (real PostgreSQL and Redis,
     });
   });
 });
+
+describe('runtime and process metrics are switchable', () => {
+  for (const [runtime, processMetrics] of [
+    ['false', 'false'],
+    ['false', 'true'],
+  ] as const) {
+    it(`TENANTSCOPE_RUNTIME_METRICS=${runtime}, TENANTSCOPE_PROCESS_METRICS=${processMetrics}`, async () => {
+      const port = await freePort();
+      const app = await startFixture('idle-server.js', {
+        env: {
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_METRICS_EXPORTER: 'prometheus',
+          OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+          OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+          TENANTSCOPE_RUNTIME_METRICS: runtime,
+          TENANTSCOPE_PROCESS_METRICS: processMetrics,
+        },
+      });
+      try {
+        const names = new Set(parseMetrics(await scrape(port)).map((s) => s.name));
+        assert.equal([...names].some((n) => n.startsWith('nodejs_') || n.startsWith('v8js_')), false);
+        assert.equal(names.has('process_cpu_time_seconds_total'), processMetrics === 'true');
+        assert.equal(app.stderr(), '');
+      } finally {
+        await app.stop();
+      }
+    });
+  }
+});
