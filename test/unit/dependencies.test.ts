@@ -205,7 +205,9 @@ test('cache attributes on Redis spans count one lookup per key, by tenant', asyn
   p.span('get', 'acme', { ...redis, 'cache.type': 'session', 'cache.hit': false });
   p.span('mget', 'globex', { ...redis, 'db.operation.name': 'mget', 'cache.type': 'session', 'cache.hits': 3, 'cache.misses': 1 });
   p.span('get', 'acme', { ...redis, 'cache.type': 'conv_8f3k2j1x', 'cache.hit': true }); // set by hand, an id: re-bounded
-  assert.deepEqual(await p.read('cache_requests'), {
+  // A tenant's hit and miss series are created together: a zero is no traffic.
+  const nonZero = (t: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== 0));
+  assert.deepEqual(nonZero(await p.read('cache_requests')), {
     'session|redis|hit|acme': 1,
     'session|redis|miss|acme': 1,
     'session|redis|hit|globex': 3,
