@@ -3,7 +3,10 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { IncomingMessage } from 'node:http';
 import { ATTR_HTTP_REQUEST_BODY_SIZE, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
 import { getTenantCell } from '../src/core/tenant/TenantCell';
+import type { CacheTypes } from '../src/core/cache/CacheTypes';
+import { ATTR_HTTP_REQUEST_BODY_SIZE } from '../src/core/semconv';
 import type { OwnServers } from '../src/core/OwnServers';
+import { redisCacheResponseHook } from './redisCacheHook';
 
 /**
  * Request size for `http_request_size_bytes`, from the `content-length` header only: the body is never read or
@@ -53,9 +56,10 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
     const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
     return new PgInstrumentation();
   },
-  ioredis: () => {
+  ioredis: (o) => {
     const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
-    return new IORedisInstrumentation();
+    // The default statement serializer keeps keys and masks values; reads get cache attributes.
+    return new IORedisInstrumentation(o.cacheTypes === undefined ? {} : { responseHook: redisCacheResponseHook(o.cacheTypes) });
   },
   mongodb: () => {
     const { MongoDBInstrumentation } = require('@opentelemetry/instrumentation-mongodb') as typeof import('@opentelemetry/instrumentation-mongodb');
@@ -82,6 +86,8 @@ export interface UpstreamInstrumentationsOptions {
   ownServers?: OwnServers;
   /** True when a logs exporter is on: pino and winston records go to the logs SDK as well as to their outputs. */
   logSending?: boolean;
+  /** Names cache types from Redis keys; without it Redis reads get no cache attributes. */
+  cacheTypes?: CacheTypes;
 }
 
 /** Builds the enabled upstream instrumentations. */

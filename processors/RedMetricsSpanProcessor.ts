@@ -1,6 +1,7 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { EndpointNormalizer } from '../src/core/EndpointNormalizer';
+import { requestErrorTypeOf } from '../src/core/ErrorType';
 import { warnOnce, describeError } from '../src/core/log';
 import {
   histogramSlots,
@@ -188,7 +189,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
       if (kind !== SpanKind.CONSUMER) return;
       if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
-      if (code === SpanStatusCode.ERROR) this._error(span, tenant);
+      if (code === SpanStatusCode.ERROR || requestErrorTypeOf(span) !== undefined) this._error(span, tenant);
       return;
     }
 
@@ -202,7 +203,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     d[CALLS]++;
     recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
     if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
-    if (code === SpanStatusCode.ERROR) this._error(span, tenant);
+    if (code === SpanStatusCode.ERROR || requestErrorTypeOf(span) !== undefined) this._error(span, tenant);
     const rawMethod = attrs[ATTR_HTTP_REQUEST_METHOD];
     if (typeof rawMethod !== 'string') return; // not an HTTP server span
 
@@ -340,8 +341,13 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     return s;
   }
 
+  /**
+   * errors_total: the exception that escaped into the framework in this request's local trace (its class name,
+   * see LocalTraceSpanProcessor), else the span's `error.type` (the status code of a 5xx), else its own exception
+   * event's type, else `_OTHER`.
+   */
   private _error(span: ReadableSpan, tenant: string): void {
-    let type = span.attributes[ATTR_ERROR_TYPE];
+    let type = requestErrorTypeOf(span) ?? span.attributes[ATTR_ERROR_TYPE];
     if (typeof type !== 'string' || type === '') {
       type = VALUE_OTHER;
       for (const e of span.events) {

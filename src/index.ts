@@ -2,6 +2,8 @@
 import { getInstance } from './instance';
 
 export { setTenant, withTenant, getTenant } from './tenantApi';
+export { cacheLookup, cacheEviction } from './cacheApi';
+export type { CacheLevelOptions } from './cacheApi';
 export { TENANT_ID_PATTERN } from './core/tenant/TenantRegistry';
 export type { TenantScopeConfig } from './core/config';
 

@@ -35,14 +35,22 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { DbPoolsInstrumentation } from '../instrumentations/dbpools/instrumentation';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
 import { CountingBatchLogRecordProcessor } from '../processors/CountingBatchLogRecordProcessor';
+import { DependencyMetricsSpanProcessor } from '../processors/DependencyMetricsSpanProcessor';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantLogRecordProcessor } from '../processors/TenantLogRecordProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
+import { CacheMetrics } from './core/cache/CacheMetrics';
+import { CacheTypes } from './core/cache/CacheTypes';
+import { captureExceptionClasses } from './core/ErrorType';
+import { IntegrationPolicy } from './core/IntegrationPolicy';
+import { METRIC_LABELS_FOLDED } from './core/semconv';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
 import { error as logError, debug, QuietExportDiagLogger } from './core/log';
@@ -67,6 +75,8 @@ export interface TenantScope {
   /** Validates tenant ids and admits metric labels; the public tenant API creates its cells with it. */
   readonly tenants: TenantRegistry;
   readonly prometheus: PrometheusServer | undefined;
+  /** cache_requests_total / cache_evictions_total, for the public `cacheLookup` and `cacheEviction`. */
+  readonly caches: CacheMetrics;
   /** Exports what is buffered without shutting down. */
   forceFlush(): Promise<void>;
   /** Flushes and stops; idempotent. */
@@ -92,13 +102,21 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   // Shared parts, built once and handed to every part that uses them (docs/architecture.md).
   const tenants = new TenantRegistry({ maxTenants: config.maxTenants, hashKey: config.tenantHashKey });
   const modelEndpoints = new ModelEndpointPolicy(config.modelHosts);
+  const internalHosts = new HostPolicy(config.baggageHosts);
   const ownServers = new OwnServers();
 
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints));
+  propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints, internalHosts));
+  // errors_total names an escaped exception by its class, which the SDK's exception event does not keep.
+  captureExceptionClasses();
 
   const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
   const store = new MetricStore(resource);
+  const caches = new CacheMetrics(
+    store,
+    tenants,
+    new CacheTypes({ pattern: config.cacheTypePattern, maxTypes: config.maxCacheTypes, folded: store.counter(METRIC_LABELS_FOLDED).get(['cache_type']) })
+  );
 
   const readers: MetricReader[] = [];
   let prometheus: PrometheusServer | undefined;
@@ -132,6 +150,19 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       maxErrorTypes: config.maxErrorTypes,
     }),
     new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels, maxErrorTypes: config.maxErrorTypes }),
+    new DependencyMetricsSpanProcessor({
+      store,
+      tenants,
+      caches,
+      integrations: new IntegrationPolicy({
+        rules: config.integrations,
+        maxIntegrations: config.maxIntegrations,
+        internal: internalHosts,
+        models: modelEndpoints,
+      }),
+      slowQueryMs: config.slowQueryMs,
+      maxTables: config.maxDbTables,
+    }),
   ];
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
@@ -159,24 +190,26 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
 
   const loggerProvider = buildLoggerProvider(config, resource, store);
 
-  registerInstrumentations({
-    instrumentations: [
-      ...createUpstreamInstrumentations({
-        enabled: config.enabledInstrumentations,
-        disabled: config.disabledInstrumentations,
-        ownServers,
-        logSending: loggerProvider !== undefined,
-      }),
-      new GenAIInstrumentation({
-        prices: new PriceTable({ overrideFile: config.pricesFile }),
-        modelEndpoints,
-        openaiUsageHosts: config.openaiUsageHosts,
-        captureMessageContent: config.captureMessageContent,
-      }),
-    ],
-    tracerProvider,
-    meterProvider,
-  });
+  const instrumentations: Instrumentation[] = [
+    ...createUpstreamInstrumentations({
+      enabled: config.enabledInstrumentations,
+      disabled: config.disabledInstrumentations,
+      ownServers,
+      cacheTypes: caches.types,
+      logSending: loggerProvider !== undefined,
+    }),
+    new GenAIInstrumentation({
+      prices: new PriceTable({ overrideFile: config.pricesFile }),
+      modelEndpoints,
+      openaiUsageHosts: config.openaiUsageHosts,
+      captureMessageContent: config.captureMessageContent,
+    }),
+    new DbPoolsInstrumentation(),
+  ];
+  // Process and runtime USE metrics go to readers only: with no metric exporter there is no one to read them.
+  if (config.runtimeMetrics && readers.length > 0) instrumentations.push(runtimeInstrumentation());
+  if (config.processMetrics && readers.length > 0) instrumentations.push(processInstrumentation());
+  registerInstrumentations({ instrumentations, tracerProvider, meterProvider });
 
   let down: Promise<void> | undefined;
   const scope: TenantScope = {
@@ -187,6 +220,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     store,
     tenants,
     prometheus,
+    caches,
     async forceFlush() {
       // Spans and logs first: their export counters are metrics the meter provider then exports.
       await Promise.all([tracerProvider.forceFlush(), loggerProvider?.forceFlush()]);
@@ -226,7 +260,28 @@ async function settle(p: Promise<unknown>, what: string): Promise<void> {
   }
 }
 
-function buildPropagator(config: TenantScopeConfig, tenants: TenantRegistry, modelEndpoints: ModelEndpointPolicy): TextMapPropagator {
+/** Event-loop delay and utilisation, heap and GC (`nodejs.*`, `v8js.*`), from upstream instrumentation-runtime-node. */
+function runtimeInstrumentation(): Instrumentation {
+  const { RuntimeNodeInstrumentation } = require('@opentelemetry/instrumentation-runtime-node') as typeof import('@opentelemetry/instrumentation-runtime-node');
+  return new RuntimeNodeInstrumentation();
+}
+
+/**
+ * Process CPU and memory (`process.cpu.*`, `process.memory.usage`) from upstream instrumentation-host-metrics, its
+ * process groups only: machine-wide metrics belong to the Collector's host metrics receiver, so N replicas on one
+ * host do not report the machine N times. Read at collection time.
+ */
+function processInstrumentation(): Instrumentation {
+  const { HostMetricsInstrumentation } = require('@opentelemetry/instrumentation-host-metrics') as typeof import('@opentelemetry/instrumentation-host-metrics');
+  return new HostMetricsInstrumentation({ metricGroups: ['process.cpu', 'process.memory'] });
+}
+
+function buildPropagator(
+  config: TenantScopeConfig,
+  tenants: TenantRegistry,
+  modelEndpoints: ModelEndpointPolicy,
+  baggageHosts: HostPolicy
+): TextMapPropagator {
   const list: TextMapPropagator[] = [];
   for (const name of config.propagators) {
     if (name === 'tracecontext') list.push(new W3CTraceContextPropagator());
@@ -244,7 +299,7 @@ function buildPropagator(config: TenantScopeConfig, tenants: TenantRegistry, mod
     innerHasBaggage: config.propagators.includes('baggage') || config.propagators.includes('jaeger'),
     header: config.tenantHeader,
     tenants,
-    baggageHosts: new HostPolicy(config.baggageHosts),
+    baggageHosts,
     modelEndpoints,
   });
 }

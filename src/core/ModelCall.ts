@@ -1,5 +1,7 @@
 /** Where a model-call span keeps its {@link ModelCall} record. */
 const RECORD = Symbol('tenantscope.modelCall');
+/** Marks a span started inside a model call (the HTTP request under a GenAI span). */
+const INSIDE = Symbol('tenantscope.insideModelCall');
 
 /** API dialects tenantscope understands (the `provider` label and `gen_ai.provider.name`). */
 export type Provider = 'openai' | 'anthropic';
@@ -60,4 +62,14 @@ export function modelCallOf(span: object): ModelCall | undefined {
 /** Attaches `call` to `span`. */
 export function setModelCall(span: object, call: ModelCall): void {
   (span as { [RECORD]?: ModelCall })[RECORD] = call;
+}
+
+/** Marks `span` as started inside a model call (TenantSpanProcessor does, from the context it starts in). */
+export function markInsideModelCall(span: object): void {
+  (span as { [INSIDE]?: true })[INSIDE] = true;
+}
+
+/** True when `span` was started inside a model call: its request is part of that call, not an integration. */
+export function isInsideModelCall(span: object): boolean {
+  return (span as { [INSIDE]?: true })[INSIDE] === true;
 }

@@ -1,4 +1,6 @@
 import { DiagLogLevel } from '@opentelemetry/api';
+import { DEFAULT_CACHE_TYPE_PATTERN, compileCacheTypePattern } from './cache/CacheTypes';
+import type { IntegrationRule } from './IntegrationPolicy';
 import { clip, warn, warnOnce } from './log';
 
 /** Everything tenantscope reads from the environment, validated. */
@@ -68,6 +70,22 @@ export interface TenantScopeConfig {
   readonly modelHosts: readonly string[];
   /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: record prompts and completions on spans. */
   readonly captureMessageContent: boolean;
+  /** How a Redis key names its cache type: literal text, one `{type}`, `*` wildcards. */
+  readonly cacheTypePattern: string;
+  /** Distinct cache types before later ones fold into `_OTHER`. */
+  readonly maxCacheTypes: number;
+  /** Database operations slower than this (ms) count in `database_slow_queries_total`; 0 turns it off. */
+  readonly slowQueryMs: number;
+  /** Distinct database tables (collections) on database metrics before later ones fold into `_OTHER`. */
+  readonly maxDbTables: number;
+  /** `TENANTSCOPE_INTEGRATIONS`: integration types and their hosts. */
+  readonly integrations: readonly IntegrationRule[];
+  /** Distinct integrations before later ones fold into `_OTHER`. */
+  readonly maxIntegrations: number;
+  /** Node runtime metrics (event loop, heap, GC) from instrumentation-runtime-node. */
+  readonly runtimeMetrics: boolean;
+  /** Process CPU and memory from host-metrics (process groups only). */
+  readonly processMetrics: boolean;
 }
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -177,7 +195,53 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     traceMaxSpans: int(env, 'TENANTSCOPE_TRACE_MAX_SPANS', 1000, 1, 1_000_000),
     bufferMaxSpans: int(env, 'TENANTSCOPE_BUFFER_MAX_SPANS', 20_000, 1, 10_000_000),
     traceMaxAgeMs: int(env, 'TENANTSCOPE_TRACE_MAX_AGE_MS', 60_000, 100, 86_400_000),
+    cacheTypePattern: cacheTypePattern(env),
+    maxCacheTypes: int(env, 'TENANTSCOPE_MAX_CACHE_TYPES', 50, 1, 10_000),
+    slowQueryMs: int(env, 'TENANTSCOPE_SLOW_QUERY_MS', 1000, 0, 86_400_000),
+    maxDbTables: int(env, 'TENANTSCOPE_MAX_DB_TABLES', 200, 1, 10_000),
+    integrations: integrations(env),
+    maxIntegrations: int(env, 'TENANTSCOPE_MAX_INTEGRATIONS', 100, 1, 10_000),
+    runtimeMetrics: bool(env, 'TENANTSCOPE_RUNTIME_METRICS', true),
+    processMetrics: bool(env, 'TENANTSCOPE_PROCESS_METRICS', true),
   };
+}
+
+function cacheTypePattern(env: Env): string {
+  const p = str(env, 'TENANTSCOPE_CACHE_TYPE_PATTERN');
+  if (p === undefined) return DEFAULT_CACHE_TYPE_PATTERN;
+  const compiled = compileCacheTypePattern(p);
+  if (typeof compiled !== 'string') return p;
+  warn(`TENANTSCOPE_CACHE_TYPE_PATTERN="${clip(p)}" ${compiled}; using "${DEFAULT_CACHE_TYPE_PATTERN}"`);
+  return DEFAULT_CACHE_TYPE_PATTERN;
+}
+
+const INTEGRATION_TYPE = /^[A-Za-z][A-Za-z0-9_.-]{0,31}$/;
+const INTEGRATION_HOST = /^(\*\.)?[a-z0-9.-]+(:[0-9]{1,5})?$/;
+
+/** `crm=api.hubspot.com,*.salesforce.com;webhook=hooks.slack.com`: one line per bad entry, the rest are kept. */
+function integrations(env: Env): IntegrationRule[] {
+  const v = str(env, 'TENANTSCOPE_INTEGRATIONS');
+  if (v === undefined) return [];
+  const out: IntegrationRule[] = [];
+  for (const entry of v.split(';')) {
+    const e = entry.trim();
+    if (e === '') continue;
+    const eq = e.indexOf('=');
+    const type = eq === -1 ? '' : e.slice(0, eq).trim();
+    if (!INTEGRATION_TYPE.test(type)) {
+      warn(`TENANTSCOPE_INTEGRATIONS: "${clip(e)}" is not "type=host,host" with a type of letters, digits, ".", "_", "-"; ignored`);
+      continue;
+    }
+    const hosts: string[] = [];
+    for (const h of e.slice(eq + 1).split(',')) {
+      const host = h.trim().toLowerCase();
+      if (host === '') continue;
+      if (INTEGRATION_HOST.test(host) && host.length <= 253) hosts.push(host);
+      else warn(`TENANTSCOPE_INTEGRATIONS: "${clip(h.trim())}" (type ${type}) is not a host, "host:port" or "*.suffix"; ignored`);
+    }
+    if (hosts.length > 0) out.push({ type, hosts });
+  }
+  return out;
 }
 
 const PROTOCOLS = ['http/protobuf', 'http/json'];

@@ -90,6 +90,8 @@ export interface MetricSpec {
   readonly labels: readonly string[];
   /** Histogram bucket boundaries; absent for counters. */
   readonly boundaries?: readonly number[];
+  /** Instrument kind when it is not implied: histogram when `boundaries` is set, else counter. */
+  readonly kind?: 'gauge';
 }
 
 // --- Seed catalog (RED) ---
@@ -266,3 +268,110 @@ export const METRIC_MODELS_UNPRICED: MetricSpec = {
   unit: '',
   labels: ['model'],
 };
+
+// --- Caches (issue 8) ---
+/** On a Redis read command's span: true when the (single) key was found. Never the value itself. */
+export const ATTR_CACHE_HIT = 'cache.hit';
+/** On a multi-key Redis read's span (`MGET`, `HMGET`, multi-key `EXISTS`): keys found and keys missing. */
+export const ATTR_CACHE_HITS = 'cache.hits';
+export const ATTR_CACHE_MISSES = 'cache.misses';
+/** The cache a lookup went to, from the key by `TENANTSCOPE_CACHE_TYPE_PATTERN` (bounded; `_OTHER` otherwise). */
+export const ATTR_CACHE_TYPE = 'cache.type';
+/** Where a lookup was answered: `redis` for Redis spans, the app's level (`local`) for `cacheLookup`. */
+export const ATTR_CACHE_LEVEL = 'cache.level';
+/** Span event `cacheLookup()` adds to the current span. */
+export const EVENT_CACHE_LOOKUP = 'cache.lookup';
+/** `level` label value for lookups seen on Redis spans. */
+export const CACHE_LEVEL_REDIS = 'redis';
+/** Reserved value for a label the app passed that is not a usable value (not a string, too long, odd characters). */
+export const VALUE_INVALID = 'invalid';
+
+/** The seed's `cache_requests_total` (its `cache_hit_rate_percent{cache_type}` is a recording rule over it). */
+export const METRIC_CACHE_REQUESTS: MetricSpec = {
+  name: 'cache_requests',
+  promName: 'cache_requests_total',
+  description: 'Cache lookups by cache type, level and result (one per key for multi-key reads)',
+  unit: '',
+  labels: ['cache_type', 'level', 'result', 'tenant_id'],
+};
+export const METRIC_CACHE_EVICTIONS: MetricSpec = {
+  name: 'cache_evictions',
+  promName: 'cache_evictions_total',
+  description: 'Entries evicted from an in-process cache, as the app reports them (cacheEviction)',
+  unit: '',
+  labels: ['cache_type', 'level'],
+};
+
+// --- Databases (issue 8) ---
+/** Semantic-convention database keys: stable ones from the upstream package, older spellings copied. */
+export {
+  ATTR_DB_COLLECTION_NAME,
+  ATTR_DB_NAMESPACE,
+  ATTR_DB_OPERATION_NAME,
+  ATTR_DB_QUERY_TEXT,
+  ATTR_DB_SYSTEM_NAME,
+} from '@opentelemetry/semantic-conventions';
+export const ATTR_DB_SYSTEM_OLD = 'db.system';
+export const ATTR_DB_STATEMENT_OLD = 'db.statement';
+export const ATTR_DB_OPERATION_OLD = 'db.operation';
+export const ATTR_DB_MONGODB_COLLECTION_OLD = 'db.mongodb.collection';
+
+export const METRIC_DB_QUERY_DURATION: MetricSpec = {
+  name: 'database_query_duration_seconds',
+  promName: 'database_query_duration_seconds',
+  description: 'Database query duration in seconds (client side, from pg, mongodb and ioredis spans)',
+  unit: 's',
+  labels: ['database_type', 'operation', 'table'],
+  boundaries: [0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+};
+export const METRIC_DB_SLOW_QUERIES: MetricSpec = {
+  name: 'database_slow_queries',
+  promName: 'database_slow_queries_total',
+  description: 'Database operations slower than TENANTSCOPE_SLOW_QUERY_MS',
+  unit: '',
+  labels: ['database_type', 'operation', 'table', 'tenant_id'],
+};
+/** Observable gauges read from the client pools (pg `Pool`, the mongodb driver's pool) at collection time. */
+export const METRIC_DB_CONNECTIONS_ACTIVE: MetricSpec = {
+  name: 'database_connections_active',
+  promName: 'database_connections_active',
+  description: 'Connections of this process\'s database client pools that are checked out (in use)',
+  unit: '{connection}',
+  labels: ['database_type', 'database_name'],
+  kind: 'gauge',
+};
+export const METRIC_DB_CONNECTIONS_IDLE: MetricSpec = {
+  name: 'database_connections_idle',
+  promName: 'database_connections_idle',
+  description: 'Open connections of this process\'s database client pools that are idle',
+  unit: '{connection}',
+  labels: ['database_type', 'database_name'],
+  kind: 'gauge',
+};
+export const METRIC_DB_CONNECTIONS_WAITING: MetricSpec = {
+  name: 'database_connections_waiting',
+  promName: 'database_connections_waiting',
+  description: 'Requests waiting for a connection from this process\'s database client pools',
+  unit: '{request}',
+  labels: ['database_type', 'database_name'],
+  kind: 'gauge',
+};
+
+// --- Integrations (issue 8) ---
+export const METRIC_INTEGRATION_CALLS: MetricSpec = {
+  name: 'integration_calls',
+  promName: 'integration_calls_total',
+  description: 'Outbound HTTP calls to integrations (not model calls, not internal hosts)',
+  unit: '',
+  labels: ['tenant_id', 'integration_id', 'integration_type', 'status'],
+};
+export const METRIC_INTEGRATION_DURATION: MetricSpec = {
+  name: 'integration_duration_seconds',
+  promName: 'integration_duration_seconds',
+  description: 'Integration call duration in seconds',
+  unit: 's',
+  labels: ['tenant_id', 'integration_id', 'integration_type'],
+  boundaries: [0.1, 0.5, 1, 2, 5, 10, 30],
+};
+/** Default `integration_type` of a host not listed in `TENANTSCOPE_INTEGRATIONS`. */
+export const INTEGRATION_TYPE_HTTP = 'http';
