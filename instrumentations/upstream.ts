@@ -4,7 +4,6 @@ import type { IncomingMessage } from 'node:http';
 import { ATTR_HTTP_REQUEST_BODY_SIZE, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
 import { getTenantCell } from '../src/core/tenant/TenantCell';
 import type { CacheTypes } from '../src/core/cache/CacheTypes';
-import { ATTR_HTTP_REQUEST_BODY_SIZE } from '../src/core/semconv';
 import type { OwnServers } from '../src/core/OwnServers';
 import { redisCacheResponseHook } from './redisCacheHook';
 
