@@ -33,12 +33,17 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
+import { ConnectionsInstrumentation } from '../instrumentations/connections/instrumentation';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
+import { FirstByteSpanProcessor } from '../processors/FirstByteSpanProcessor';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
+import { QueueMetricsSpanProcessor } from '../processors/QueueMetricsSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
+import { ConversationMetrics } from './conversations/ConversationMetrics';
+import { QueueDepthGauge } from './queues/QueueDepthGauge';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
 import { error as logError, debug } from './core/log';
@@ -60,6 +65,10 @@ export interface TenantScope {
   /** Validates tenant ids and admits metric labels; the public tenant API creates its cells with it. */
   readonly tenants: TenantRegistry;
   readonly prometheus: PrometheusServer | undefined;
+  /** Conversations and messages the app reports (`conversationStarted` and friends). */
+  readonly conversations: ConversationMetrics;
+  /** Queue depths the app registers (`observeQueueDepth`), polled at collection time. */
+  readonly queueDepth: QueueDepthGauge;
   /** Exports what is buffered without shutting down. */
   forceFlush(): Promise<void>;
   /** Flushes and stops; idempotent. */
@@ -92,6 +101,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
 
   const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
   const store = new MetricStore(resource);
+  const conversations = new ConversationMetrics({ store, tenants, maxLabelValues: config.maxLabelValues });
+  const queueDepth = new QueueDepthGauge({ store, tenants, maxLabelValues: config.maxLabelValues, timeoutMs: config.queueDepthTimeoutMs });
 
   const readers: MetricReader[] = [];
   let prometheus: PrometheusServer | undefined;
@@ -125,6 +136,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       maxErrorTypes: config.maxErrorTypes,
     }),
     new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels, maxErrorTypes: config.maxErrorTypes }),
+    new QueueMetricsSpanProcessor({ store, maxLabelValues: config.maxLabelValues }),
+    new FirstByteSpanProcessor({ store, tenants, endpoints, serviceName }),
   ];
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
@@ -157,6 +170,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
         disabled: config.disabledInstrumentations,
         ownServers,
       }),
+      ...(instrumentationEnabled(config, 'http') ? [new ConnectionsInstrumentation({ store, tenants, serviceName })] : []),
       new GenAIInstrumentation({
         prices: new PriceTable({ overrideFile: config.pricesFile }),
         modelEndpoints,
@@ -176,6 +190,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     store,
     tenants,
     prometheus,
+    conversations,
+    queueDepth,
     async forceFlush() {
       await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
     },
@@ -189,6 +205,11 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     },
   };
   return scope;
+}
+
+/** True when the upstream instrumentation `name` is on (our connections instrumentation goes with `http`). */
+function instrumentationEnabled(config: TenantScopeConfig, name: string): boolean {
+  return (config.enabledInstrumentations?.includes(name as never) ?? true) && !config.disabledInstrumentations.includes(name as never);
 }
 
 /** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */

@@ -45,6 +45,8 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.equal(c.maxSpanNames, 500);
   assert.equal(c.maxErrorTypes, 100);
   assert.deepEqual(c.baggageHosts, ['private']);
+  assert.equal(c.maxLabelValues, 50);
+  assert.equal(c.queueDepthTimeoutMs, 1000);
 });
 
 test('good values are taken, lists normalised and de-duplicated', () => {
@@ -107,6 +109,9 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['TENANTSCOPE_MAX_ERROR_TYPES', '1e9', 'maxErrorTypes'],
   ['TENANTSCOPE_ENDPOINT_TEMPLATES', 'chats/:id', 'endpointTemplates'],
   ['TENANTSCOPE_BAGGAGE_HOSTS', 'http://evil/', 'baggageHosts'],
+  ['TENANTSCOPE_MAX_LABEL_VALUES', '0', 'maxLabelValues'],
+  ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', '5', 'queueDepthTimeoutMs'],
+  ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 'soon', 'queueDepthTimeoutMs'],
 ];
 
 for (const [name, value, field] of BAD) {
