@@ -1,5 +1,5 @@
 import { context, propagation, type Context, type HrTime, type Span } from '@opentelemetry/api';
-import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import type { IncomingMessage } from 'node:http';
 import { describeError, warnOnce } from '../../src/core/log';
 import type { GaugeSeries } from '../../src/core/metrics/MetricFamily';
@@ -41,13 +41,13 @@ export class ConnectionsInstrumentation extends InstrumentationBase<ConnectionsI
         (exports: HttpModule) => {
           this._patchServer(exports, 'http');
           const proto = exports.ServerResponse?.prototype;
-          if (proto !== undefined && !isWrapped(proto.write)) this._wrap(proto, 'write', (original: AnyFunction) => this._patchWrite(original));
+          if (proto !== undefined) wrapShared(proto, 'write', (original) => this._patchWrite(original));
           return exports;
         },
         (exports: HttpModule) => {
           this._unpatchServer(exports);
           const proto = exports.ServerResponse?.prototype;
-          if (proto !== undefined && isWrapped(proto.write)) this._unwrap(proto, 'write');
+          if (proto !== undefined) unwrapShared(proto, 'write');
         }
       ),
       new InstrumentationNodeModuleDefinition(
@@ -65,7 +65,7 @@ export class ConnectionsInstrumentation extends InstrumentationBase<ConnectionsI
   private _patchServer(exports: HttpModule, name: string): void {
     try {
       const proto = exports.Server?.prototype;
-      if (proto !== undefined && !isWrapped(proto.emit)) this._wrap(proto, 'emit', (original: AnyFunction) => this._patchEmit(original));
+      if (proto !== undefined) wrapShared(proto, 'emit', (original) => this._patchEmit(original));
     } catch (err) {
       warnOnce(`connections-patch-${name}`, `WebSocket connections on ${name} servers are not counted: ${describeError(err)}`);
     }
@@ -73,7 +73,7 @@ export class ConnectionsInstrumentation extends InstrumentationBase<ConnectionsI
 
   private _unpatchServer(exports: HttpModule): void {
     const proto = exports.Server?.prototype;
-    if (proto !== undefined && isWrapped(proto.emit)) this._unwrap(proto, 'emit');
+    if (proto !== undefined) unwrapShared(proto, 'emit');
   }
 
   private _patchEmit(original: AnyFunction): AnyFunction {
@@ -146,6 +146,31 @@ export class ConnectionsInstrumentation extends InstrumentationBase<ConnectionsI
       return original.apply(this, arguments as unknown as unknown[]);
     };
   }
+}
+
+/** On our wrappers: the function each one wraps. */
+const ORIGINAL = Symbol('tenantscope.connections.original');
+type Wrapper = AnyFunction & { [ORIGINAL]?: AnyFunction };
+
+/**
+ * Wraps `target[name]` alongside other instrumentations. Not with `_wrap`: the HTTP instrumentation wraps the same
+ * `Server.prototype.emit`, and `_wrap` unwraps whatever shimmer wrapper it finds before wrapping, so each would
+ * remove the other. Ours carries no shimmer marks: theirs goes around it, or it goes around theirs.
+ */
+function wrapShared(target: object, name: string, make: (original: AnyFunction) => AnyFunction): void {
+  const t = target as Record<string, unknown>;
+  const current = t[name];
+  if (typeof current !== 'function' || (current as Wrapper)[ORIGINAL] !== undefined) return;
+  const wrapper = make(current as AnyFunction) as Wrapper;
+  wrapper[ORIGINAL] = current as AnyFunction;
+  Object.defineProperty(target, name, { value: wrapper, writable: true, configurable: true, enumerable: false });
+}
+
+/** Restores `target[name]` when our wrapper is the outermost (another's wrapper around it stays, with ours inside). */
+function unwrapShared(target: object, name: string): void {
+  const current = (target as Record<string, unknown>)[name] as Wrapper | undefined;
+  const original = current?.[ORIGINAL];
+  if (original !== undefined) Object.defineProperty(target, name, { value: original, writable: true, configurable: true, enumerable: false });
 }
 
 /** Stamps the time to the first body byte on the request's server span, once. */
