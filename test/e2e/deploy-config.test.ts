@@ -100,7 +100,7 @@ test('docker-compose validates docker-compose.yml and lists exactly the stack se
   assert.equal(q.status, 0, q.stdout + q.stderr);
   const services = spawnSync('docker-compose', ['-f', COMPOSE, 'config', '--services'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(services.status, 0, services.stderr);
-  assert.deepEqual(services.stdout.trim().split('\n').sort(), ['chat-service', 'grafana', 'jaeger', 'otel-collector', 'postgres', 'prometheus', 'redis']);
+  assert.deepEqual(services.stdout.trim().split('\n').sort(), ['chat-service', 'grafana', 'jaeger', 'otel-collector', 'postgres', 'prometheus', 'rabbitmq', 'redis']);
   // The same check fails on a copy whose collector depends on a service that does not exist.
   const broken = join(ROOT, '.tmp-compose-broken.yml');
   try {
@@ -194,6 +194,7 @@ test('across files: every host is a compose service, ports agree, mounted files 
     new URL(jaeger.extensions.jaeger_storage.metric_backends.metrics_store.prometheus.endpoint).hostname,
     new URL(env.PG_URL).hostname,
     new URL(env.REDIS_URL).hostname,
+    new URL(env.AMQP_URL).hostname,
   ];
   for (const h of hosts) assert.ok(services.has(h), `${h} is not a compose service`);
 
