@@ -36,13 +36,16 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { ConnectionsInstrumentation } from '../instrumentations/connections/instrumentation';
 import { DbPoolsInstrumentation } from '../instrumentations/dbpools/instrumentation';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { createUpstreamInstrumentations } from '../instrumentations/upstream';
 import { CountingBatchLogRecordProcessor } from '../processors/CountingBatchLogRecordProcessor';
 import { DependencyMetricsSpanProcessor } from '../processors/DependencyMetricsSpanProcessor';
+import { FirstByteSpanProcessor } from '../processors/FirstByteSpanProcessor';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
+import { QueueMetricsSpanProcessor } from '../processors/QueueMetricsSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantLogRecordProcessor } from '../processors/TenantLogRecordProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
@@ -51,6 +54,8 @@ import { CacheTypes } from './core/cache/CacheTypes';
 import { captureExceptionClasses } from './core/ErrorType';
 import { IntegrationPolicy } from './core/IntegrationPolicy';
 import { METRIC_LABELS_FOLDED } from './core/semconv';
+import { ConversationMetrics } from './conversations/ConversationMetrics';
+import { QueueDepthGauge } from './queues/QueueDepthGauge';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
 import { error as logError, debug, QuietExportDiagLogger } from './core/log';
@@ -77,6 +82,10 @@ export interface TenantScope {
   readonly prometheus: PrometheusServer | undefined;
   /** cache_requests_total / cache_evictions_total, for the public `cacheLookup` and `cacheEviction`. */
   readonly caches: CacheMetrics;
+  /** Conversations and messages the app reports (`conversationStarted` and friends). */
+  readonly conversations: ConversationMetrics;
+  /** Queue depths the app registers (`observeQueueDepth`), polled at collection time. */
+  readonly queueDepth: QueueDepthGauge;
   /** Exports what is buffered without shutting down. */
   forceFlush(): Promise<void>;
   /** Flushes and stops; idempotent. */
@@ -117,6 +126,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     tenants,
     new CacheTypes({ pattern: config.cacheTypePattern, maxTypes: config.maxCacheTypes, folded: store.counter(METRIC_LABELS_FOLDED).get(['cache_type']) })
   );
+  const conversations = new ConversationMetrics({ store, tenants, maxLabelValues: config.maxLabelValues });
+  const queueDepth = new QueueDepthGauge({ store, tenants, maxLabelValues: config.maxLabelValues, timeoutMs: config.queueDepthTimeoutMs });
 
   const readers: MetricReader[] = [];
   let prometheus: PrometheusServer | undefined;
@@ -163,6 +174,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       slowQueryMs: config.slowQueryMs,
       maxTables: config.maxDbTables,
     }),
+    new QueueMetricsSpanProcessor({ store, maxLabelValues: config.maxLabelValues }),
+    new FirstByteSpanProcessor({ store, tenants, endpoints, serviceName }),
   ];
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
@@ -198,6 +211,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       cacheTypes: caches.types,
       logSending: loggerProvider !== undefined,
     }),
+    ...(instrumentationEnabled(config, 'http') ? [new ConnectionsInstrumentation({ store, tenants, serviceName })] : []),
     new GenAIInstrumentation({
       prices: new PriceTable({ overrideFile: config.pricesFile }),
       modelEndpoints,
@@ -221,6 +235,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     tenants,
     prometheus,
     caches,
+    conversations,
+    queueDepth,
     async forceFlush() {
       // Spans and logs first: their export counters are metrics the meter provider then exports.
       await Promise.all([tracerProvider.forceFlush(), loggerProvider?.forceFlush()]);
@@ -238,6 +254,11 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     },
   };
   return scope;
+}
+
+/** True when the upstream instrumentation `name` is on (our connections instrumentation goes with `http`). */
+function instrumentationEnabled(config: TenantScopeConfig, name: string): boolean {
+  return (config.enabledInstrumentations?.includes(name as never) ?? true) && !config.disabledInstrumentations.includes(name as never);
 }
 
 /** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */

@@ -1,37 +1,55 @@
 'use strict';
-// A small multi-tenant chat API that knows nothing about tenantscope: express for HTTP, PostgreSQL for
-// conversations, Redis as a read-through cache. The tenant is whatever the client sends in `X-Tenant-ID`;
-// the app uses it only to scope its own data. Run it under the preload and it yields per-tenant traces and
-// metrics:
+// A small multi-tenant chat API: express for HTTP, PostgreSQL for conversations, Redis as a read-through cache,
+// RabbitMQ for summarisation jobs done by a worker in the same process, server-sent events for streamed replies
+// and a WebSocket for live notifications. The tenant is whatever the client sends in `X-Tenant-ID`; the app uses
+// it only to scope its own data. Its traces and metrics come from the preload, with no code of its own; it calls
+// tenantscope only for what no span can know: when a conversation starts and ends, the messages it processes,
+// and which queue to watch. (Without the preload those calls do nothing.)
 //
 //   OTEL_SERVICE_NAME=chat-service OTEL_TRACES_EXPORTER=none OTEL_METRICS_EXPORTER=prometheus \
 //   PG_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379 \
-//     node --require ./register.js examples/chat-service/server.js
+//   AMQP_URL=amqp://guest:guest@127.0.0.1:5672 node --require ./register.js examples/chat-service/server.js
 //   curl -H 'X-Tenant-ID: acme' -X POST localhost:8080/v1/conversations
 //   curl localhost:9464/metrics
 //
 // Routes:
-//   POST /v1/conversations                        create a conversation                   201
+//   POST /v1/conversations                        create a conversation ({channel})       201
 //   POST /v1/conversations/:id/messages           store a message and a (simulated) reply 201 | 404
+//        …/messages?stream=1                      the reply streamed as server-sent events 200 | 404
 //   GET  /v1/conversations/:id                    read through the Redis cache            200 | 404
+//   POST /v1/conversations/:id/summary-jobs       queue a summary (RabbitMQ; the worker   202 | 404
+//                                                 notifies the tenant's live sockets)
+//   POST /v1/conversations/:id/close              end it ({resolution})                   200 | 404
 //   POST /v1/conversations/:id/summarize          the summariser model is down            503
 //   GET  /healthz                                 liveness                                200
-// Env: PORT (default 8080; 0 picks a free port), PG_URL, REDIS_URL. Prints `LISTENING <port>` when ready.
+//   WS   /v1/live                                 the tenant's notifications ({type: "summary", id})
+// Env: PORT (default 8080; 0 picks a free port), PG_URL, REDIS_URL, AMQP_URL, SUMMARY_QUEUE (default
+// chat.summaries). Prints `LISTENING <port>` when ready.
 // Logs with pino (JSON on stdout): under the preload each line written in a request carries trace_id, span_id
 // and tenant_id, and with OTEL_LOGS_EXPORTER=otlp the lines are shipped to the Collector too.
 const express = require('express');
 const pino = require('pino');
 const { Pool } = require('pg');
 const Redis = require('ioredis');
+const amqp = require('amqplib');
+const { WebSocketServer } = require('ws');
+const { conversationStarted, conversationCompleted, messageProcessed, observeQueueDepth, rabbitQueueDepth } = require('tenantscope');
 
 const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const SUMMARY_QUEUE = process.env.SUMMARY_QUEUE ?? 'chat.summaries';
 const PORT = Number(process.env.PORT ?? 8080);
 const CACHE_TTL_SECONDS = 60;
 
 const log = pino();
 const pool = new Pool({ connectionString: PG_URL, max: 8 });
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+/** RabbitMQ connection and channel, opened in main(). */
+let amqpConnection;
+let amqpChannel;
+/** tenant → its open live sockets */
+const liveSockets = new Map();
 
 class ModelUnavailableError extends Error {
   constructor(model) {
@@ -41,11 +59,27 @@ class ModelUnavailableError extends Error {
   }
 }
 
-/** Stands in for a model call: the reply takes longer for longer messages (40 ms + 4 ms per word, ≤ 1.5 s). */
-function generateReply(text) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Stands in for a model call: the reply takes longer for longer messages (40 ms to the first token, then 4 ms
+ * per word of the message spread over the reply's tokens, ≤ 1.5 s in all). `onToken` gets each token as it comes.
+ */
+async function generateReply(text, onToken) {
   const words = text.split(/\s+/).filter(Boolean).length;
-  const ms = Math.min(40 + 4 * words, 1500);
-  return new Promise((resolve) => setTimeout(() => resolve(`You said ${words} words.`), ms));
+  const tokens = ['You', 'said', String(words), 'words.'];
+  const between = Math.min(4 * words, 1460) / tokens.length;
+  await sleep(40);
+  for (let i = 0; i < tokens.length; i++) {
+    if (i > 0) await sleep(between);
+    onToken?.(tokens[i]);
+  }
+  return tokens.join(' ');
+}
+
+/** The conversation's channel, for the conversation metrics; a client that says nothing is on the web. */
+function channelOf(req) {
+  return typeof req.body?.channel === 'string' ? req.body.channel : 'web';
 }
 
 const app = express();
@@ -70,6 +104,7 @@ app.post('/v1/conversations', async (req, res) => {
   if (tenant === undefined) return;
   const title = typeof req.body?.title === 'string' ? req.body.title.slice(0, 200) : 'untitled';
   const { rows } = await pool.query('INSERT INTO chat_conversations (tenant_id, title) VALUES ($1, $2) RETURNING id', [tenant, title]);
+  conversationStarted({ channel: channelOf(req) });
   res.status(201).json({ id: rows[0].id });
 });
 
@@ -80,11 +115,17 @@ app.post('/v1/conversations/:id/messages', async (req, res) => {
   const text = typeof req.body?.text === 'string' ? req.body.text.slice(0, 4000) : '';
   const found = await pool.query('SELECT 1 FROM chat_conversations WHERE id = $1 AND tenant_id = $2', [id, tenant]);
   if (found.rowCount === 0) return void res.status(404).json({ error: 'no such conversation' });
-  const reply = await generateReply(text);
+  const channel = channelOf(req);
+  messageProcessed({ channel, direction: 'inbound', messageType: 'text' });
+  const stream = req.query.stream === '1';
+  if (stream) res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const reply = await generateReply(text, stream ? (token) => res.write(`data: ${JSON.stringify(token)}\n\n`) : undefined);
   log.info({ conversation: id, chars: text.length }, 'reply generated');
   await pool.query('INSERT INTO chat_messages (conversation_id, role, body) VALUES ($1, $2, $3), ($1, $4, $5)', [id, 'user', text, 'assistant', reply]);
   await redis.del(cacheKey(tenant, id));
-  res.status(201).json({ reply });
+  messageProcessed({ channel, direction: 'outbound', messageType: 'text' });
+  if (stream) res.end('event: done\ndata: {}\n\n');
+  else res.status(201).json({ reply });
 });
 
 app.get('/v1/conversations/:id', async (req, res) => {
@@ -96,12 +137,40 @@ app.get('/v1/conversations/:id', async (req, res) => {
     res.set('x-cache', 'hit').type('application/json').send(cached);
     return;
   }
+  res.set('x-cache', 'miss');
   const conv = await pool.query('SELECT id, title FROM chat_conversations WHERE id = $1 AND tenant_id = $2', [id, tenant]);
   if (conv.rowCount === 0) return void res.status(404).json({ error: 'no such conversation' });
   const msgs = await pool.query('SELECT role, body FROM chat_messages WHERE conversation_id = $1 ORDER BY id', [id]);
   const body = JSON.stringify({ ...conv.rows[0], messages: msgs.rows });
   await redis.set(cacheKey(tenant, id), body, 'EX', CACHE_TTL_SECONDS);
-  res.set('x-cache', 'miss').type('application/json').send(body);
+  res.type('application/json').send(body);
+});
+
+app.post('/v1/conversations/:id/summary-jobs', async (req, res) => {
+  const tenant = tenantOf(req, res);
+  if (tenant === undefined) return;
+  const id = Number(req.params.id);
+  const found = await pool.query('SELECT 1 FROM chat_conversations WHERE id = $1 AND tenant_id = $2', [id, tenant]);
+  if (found.rowCount === 0) return void res.status(404).json({ error: 'no such conversation' });
+  // The app puts its tenant in the body for its own data access; tenantscope carries the telemetry tenant in the
+  // message headers by itself.
+  amqpChannel.sendToQueue(SUMMARY_QUEUE, Buffer.from(JSON.stringify({ tenant, id })), { type: 'summarize', contentType: 'application/json' });
+  res.status(202).json({ queued: true });
+});
+
+app.post('/v1/conversations/:id/close', async (req, res) => {
+  const tenant = tenantOf(req, res);
+  if (tenant === undefined) return;
+  const id = Number(req.params.id);
+  const resolution = typeof req.body?.resolution === 'string' ? req.body.resolution : 'resolved';
+  const closed = await pool.query(
+    `INSERT INTO chat_closures (conversation_id, resolution)
+     SELECT id, $3 FROM chat_conversations WHERE id = $1 AND tenant_id = $2 ON CONFLICT DO NOTHING`,
+    [id, tenant, resolution]
+  );
+  if (closed.rowCount === 0) return void res.status(404).json({ error: 'no such open conversation' });
+  conversationCompleted({ channel: channelOf(req), resolutionStatus: resolution });
+  res.json({ closed: true });
 });
 
 app.post('/v1/conversations/:id/summarize', async () => {
@@ -119,6 +188,35 @@ function cacheKey(tenant, id) {
   return `chat:${tenant}:conversation:${id}`;
 }
 
+/** The summarisation worker: reads the conversation, "summarises" it, stores the summary, notifies the tenant. */
+async function summarize(msg) {
+  const { tenant, id } = JSON.parse(msg.content.toString());
+  const msgs = await pool.query('SELECT body FROM chat_messages WHERE conversation_id = $1 ORDER BY id', [id]);
+  await sleep(20 + 2 * msgs.rowCount);
+  const summary = `${msgs.rowCount} messages`;
+  await pool.query(
+    'INSERT INTO chat_summaries (conversation_id, body) VALUES ($1, $2) ON CONFLICT (conversation_id) DO UPDATE SET body = $2',
+    [id, summary]
+  );
+  amqpChannel.ack(msg);
+  for (const ws of liveSockets.get(tenant) ?? []) ws.send(JSON.stringify({ type: 'summary', id, summary }));
+}
+
+/** `/v1/live`: one socket per client, grouped by tenant for notifications. */
+function attachLiveSockets(server) {
+  const wss = new WebSocketServer({ server, path: '/v1/live' });
+  wss.on('connection', (ws, req) => {
+    const tenant = req.headers['x-tenant-id'];
+    if (typeof tenant !== 'string' || tenant === '') return void ws.close(4000, 'missing X-Tenant-ID');
+    let set = liveSockets.get(tenant);
+    if (set === undefined) liveSockets.set(tenant, (set = new Set()));
+    set.add(ws);
+    ws.on('close', () => set.delete(ws));
+    ws.on('error', () => undefined);
+  });
+  return wss;
+}
+
 async function migrate() {
   await pool.query(`CREATE TABLE IF NOT EXISTS chat_conversations (
     id BIGSERIAL PRIMARY KEY,
@@ -131,21 +229,48 @@ async function migrate() {
     role TEXT NOT NULL,
     body TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+  await pool.query(`CREATE TABLE IF NOT EXISTS chat_summaries (
+    conversation_id BIGINT PRIMARY KEY REFERENCES chat_conversations(id) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+  await pool.query(`CREATE TABLE IF NOT EXISTS chat_closures (
+    conversation_id BIGINT PRIMARY KEY REFERENCES chat_conversations(id) ON DELETE CASCADE,
+    resolution TEXT NOT NULL,
+    closed_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+}
+
+async function startQueue() {
+  amqpConnection = await amqp.connect(AMQP_URL);
+  amqpChannel = await amqpConnection.createChannel();
+  // Not durable, and gone a minute after its last use: an example's queue should not outlive the example.
+  await amqpChannel.assertQueue(SUMMARY_QUEUE, { durable: false, arguments: { 'x-expires': 60_000 } });
+  await amqpChannel.prefetch(4);
+  await amqpChannel.consume(SUMMARY_QUEUE, (msg) => {
+    if (msg === null) return;
+    summarize(msg).catch((err) => {
+      console.error(`chat-service: summary failed: ${err.message}`);
+      amqpChannel.nack(msg, false, false);
+    });
+  });
+  observeQueueDepth(SUMMARY_QUEUE, rabbitQueueDepth(amqpConnection, SUMMARY_QUEUE));
 }
 
 async function main() {
   await migrate();
+  await startQueue();
   const server = app.listen(PORT, () => {
     console.log(`LISTENING ${server.address().port}`);
   });
+  const wss = attachLiveSockets(server);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    for (const ws of wss.clients) ws.terminate();
     server.close();
     server.closeAllConnections();
     // Let the event loop drain so `beforeExit` runs (tenantscope flushes there); force the exit if a handle lingers.
-    Promise.allSettled([pool.end(), redis.quit()]).then(() => {
+    Promise.allSettled([amqpConnection.close(), pool.end(), redis.quit()]).then(() => {
       setTimeout(() => process.exit(0), 3000).unref();
     });
   };

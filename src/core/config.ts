@@ -86,6 +86,10 @@ export interface TenantScopeConfig {
   readonly runtimeMetrics: boolean;
   /** Process CPU and memory from host-metrics (process groups only). */
   readonly processMetrics: boolean;
+  /** Distinct values per application-given label (channel, direction, message type, resolution status, queue name). */
+  readonly maxLabelValues: number;
+  /** Longest a queue-depth source may take at a collection. */
+  readonly queueDepthTimeoutMs: number;
 }
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -97,7 +101,7 @@ export interface SamplerConfig {
 
 export type Env = Record<string, string | undefined>;
 
-export const INSTRUMENTATION_NAMES = ['http', 'undici', 'express', 'pg', 'ioredis', 'mongodb', 'pino', 'winston'] as const;
+export const INSTRUMENTATION_NAMES = ['http', 'undici', 'express', 'pg', 'ioredis', 'mongodb', 'amqplib', 'pino', 'winston'] as const;
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
@@ -189,6 +193,8 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS'),
     modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS'),
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
+    maxLabelValues: int(env, 'TENANTSCOPE_MAX_LABEL_VALUES', 50, 1, 10_000),
+    queueDepthTimeoutMs: int(env, 'TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 1000, 10, 60_000),
     keepErrors: bool(env, 'TENANTSCOPE_KEEP_ERRORS', true),
     keepSlowMs: int(env, 'TENANTSCOPE_KEEP_SLOW_MS', 2000, 0, 86_400_000),
     keepModelCostUsd: num(env, 'TENANTSCOPE_KEEP_MODEL_COST_USD', 0.05, 0, 1_000_000),

@@ -88,10 +88,14 @@ export interface MetricSpec {
   readonly unit: string;
   /** Data-point attribute keys over OTLP; Prometheus label names are these with `.` turned into `_`. */
   readonly labels: readonly string[];
-  /** Histogram bucket boundaries; absent for counters. */
+  /** Histogram bucket boundaries; absent for counters and gauges. */
   readonly boundaries?: readonly number[];
-  /** Instrument kind when it is not implied: histogram when `boundaries` is set, else counter. */
-  readonly kind?: 'gauge';
+  /**
+   * Set for the two kinds of gauge (absent: a counter, or a histogram when `boundaries` are given). `gauge`: a value
+   * observed at collection time, exported over OTLP as a gauge. `updowncounter`: a live count that goes up and down,
+   * exported over OTLP as a non-monotonic sum. Prometheus shows both as gauges.
+   */
+  readonly kind?: 'gauge' | 'updowncounter';
 }
 
 // --- Seed catalog (RED) ---
@@ -283,7 +287,10 @@ export const ATTR_CACHE_LEVEL = 'cache.level';
 export const EVENT_CACHE_LOOKUP = 'cache.lookup';
 /** `level` label value for lookups seen on Redis spans. */
 export const CACHE_LEVEL_REDIS = 'redis';
-/** Reserved value for a label the app passed that is not a usable value (not a string, too long, odd characters). */
+/**
+ * Reserved value for a label the app passed that is not a usable value (not a string, too long, odd characters):
+ * cache types, channel, direction, message type, resolution status, queue name.
+ */
 export const VALUE_INVALID = 'invalid';
 
 /** The seed's `cache_requests_total` (its `cache_hit_rate_percent{cache_type}` is a recording rule over it). */
@@ -375,3 +382,87 @@ export const METRIC_INTEGRATION_DURATION: MetricSpec = {
 };
 /** Default `integration_type` of a host not listed in `TENANTSCOPE_INTEGRATIONS`. */
 export const INTEGRATION_TYPE_HTTP = 'http';
+// --- Queues (issue 8): consumer spans and observed queue depths ---
+/** Queue a CONSUMER span took its message from (set by tenantscope on upstream amqplib's consume spans). */
+export const ATTR_QUEUE_NAME = 'tenantscope.queue.name';
+/** The message's type (AMQP `type` property), set by tenantscope on upstream amqplib's consume spans. */
+export const ATTR_MESSAGE_TYPE = 'tenantscope.message.type';
+/** Semantic-convention destination name, the fallback queue name of other messaging instrumentations' consumer spans. */
+export const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name';
+export const METRIC_QUEUE_PROCESSING_DURATION: MetricSpec = {
+  name: 'queue_processing_duration_seconds',
+  promName: 'queue_processing_duration_seconds',
+  description: 'Queue item processing duration: a consumer span, from delivery until the message was acked or rejected',
+  unit: 's',
+  labels: ['queue_name', 'message_type'],
+  // The seed gives none: prometheus_client's default buckets, which the seed's Python collector would have used.
+  boundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+};
+export const METRIC_QUEUE_SIZE: MetricSpec = {
+  name: 'queue_size',
+  promName: 'queue_size',
+  description: 'Number of items in queue, observed at collection time (observeQueueDepth)',
+  unit: '{message}',
+  labels: ['queue_name', 'tenant_id'],
+  kind: 'gauge',
+};
+
+// --- Live connections and streamed replies (issue 8) ---
+/** Request methods kept as the `method` label; any other is `_OTHER`. */
+export const HTTP_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+/** Seconds from the start of an HTTP server span to the first body byte its response wrote, on streamed responses. */
+export const ATTR_HTTP_RESPONSE_TIME_TO_FIRST_BYTE = 'http.response.time_to_first_byte';
+export const METRIC_WEBSOCKET_CONNECTIONS_ACTIVE: MetricSpec = {
+  name: 'websocket_connections_active',
+  promName: 'websocket_connections_active',
+  description: 'Open WebSocket connections: HTTP upgrades answered 101 and not yet closed',
+  unit: '{connection}',
+  labels: ['tenant_id', 'service'],
+  kind: 'updowncounter',
+};
+export const METRIC_HTTP_RESPONSE_FIRST_BYTE: MetricSpec = {
+  name: 'http_response_first_byte_seconds',
+  promName: 'http_response_first_byte_seconds',
+  description: 'Time from the request to the first body byte of a streamed response (one written in pieces, e.g. server-sent events)',
+  unit: 's',
+  labels: ['method', 'endpoint', 'tenant_id', 'service'],
+  boundaries: METRIC_HTTP_REQUEST_DURATION.boundaries,
+};
+
+// --- Conversations and messages (issue 8; the seed's BusinessMetricsCollector) ---
+export const EVENT_CONVERSATION_STARTED = 'conversation.started';
+export const EVENT_CONVERSATION_COMPLETED = 'conversation.completed';
+export const EVENT_MESSAGE_PROCESSED = 'message.processed';
+export const ATTR_CONVERSATION_CHANNEL = 'conversation.channel';
+export const ATTR_CONVERSATION_RESOLUTION_STATUS = 'conversation.resolution_status';
+export const ATTR_MESSAGE_DIRECTION = 'message.direction';
+export const ATTR_MESSAGE_TYPE_EVENT = 'message.type';
+export const METRIC_CONVERSATIONS_STARTED: MetricSpec = {
+  name: 'conversations_started',
+  promName: 'conversations_started_total',
+  description: 'Total conversations started',
+  unit: '{conversation}',
+  labels: ['tenant_id', 'channel'],
+};
+export const METRIC_CONVERSATIONS_COMPLETED: MetricSpec = {
+  name: 'conversations_completed',
+  promName: 'conversations_completed_total',
+  description: 'Total conversations completed',
+  unit: '{conversation}',
+  labels: ['tenant_id', 'channel', 'resolution_status'],
+};
+export const METRIC_CONVERSATIONS_ACTIVE: MetricSpec = {
+  name: 'conversations_active_total',
+  promName: 'conversations_active_total',
+  description: 'Number of active conversations: started and not yet completed (never below zero)',
+  unit: '{conversation}',
+  labels: ['tenant_id', 'channel'],
+  kind: 'updowncounter',
+};
+export const METRIC_MESSAGES_PROCESSED: MetricSpec = {
+  name: 'messages_processed',
+  promName: 'messages_processed_total',
+  description: 'Total messages processed',
+  unit: '{message}',
+  labels: ['tenant_id', 'channel', 'direction', 'message_type'],
+};

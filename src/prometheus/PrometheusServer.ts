@@ -109,7 +109,8 @@ export class PrometheusServer extends MetricReader {
   }
 
   private async _serialize(write: (chunk: string) => void | Promise<boolean>): Promise<void> {
-    const { resourceMetrics, errors } = await this.collect();
+    // The SDK's instruments and our observed gauges are read at the same time (observers bound their own time).
+    const [{ resourceMetrics, errors }] = await Promise.all([this.collect(), this._store.refresh()]);
     if (errors.length > 0) debug(`metric collection reported ${errors.length} error(s)`);
     let buf = targetInfo(resourceMetrics);
     buf += sdkMetricsText(resourceMetrics);
@@ -145,6 +146,21 @@ export class PrometheusServer extends MetricReader {
       for (let i = 0; i < f.series.length; i++) {
         const s = f.series[i];
         buf += histogramText(name, s.labelText, f.leText, s);
+        await flushMaybe();
+      }
+    }
+    for (const f of this._store.gauges) {
+      let started = false;
+      let name = '';
+      for (let i = 0; i < f.series.length; i++) {
+        const s = f.series[i];
+        if (Number.isNaN(s.value)) continue;
+        if (!started) {
+          started = true;
+          name = prometheusName(f.spec.name, f.spec.unit, 'gauge');
+          buf += header(name, f.spec.description, 'gauge');
+        }
+        buf += `${name}${s.labelText} ${formatNumber(s.value)}\n`;
         await flushMaybe();
       }
     }

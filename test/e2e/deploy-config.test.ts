@@ -284,6 +284,7 @@ test('across files: one metrics path, every host is a compose service, ports agr
     new URL(jaeger.extensions.jaeger_storage.metric_backends.metrics_store.prometheus.endpoint).hostname,
     new URL(env.PG_URL).hostname,
     new URL(env.REDIS_URL).hostname,
+    new URL(env.AMQP_URL).hostname,
   ];
   for (const h of hosts) assert.ok(h in services, `${h} is not a compose service`);
   // Published ports are the ones the configs listen on.

@@ -45,6 +45,8 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.equal(c.maxSpanNames, 500);
   assert.equal(c.maxErrorTypes, 100);
   assert.deepEqual(c.baggageHosts, ['private']);
+  assert.equal(c.maxLabelValues, 50);
+  assert.equal(c.queueDepthTimeoutMs, 1000);
 });
 
 test('good values are taken, lists normalised and de-duplicated', () => {
@@ -113,6 +115,9 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_MAX_QUEUE_SIZE', '-1', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', '0.5', 'batchLogRecordProcessor'],
+  ['TENANTSCOPE_MAX_LABEL_VALUES', '0', 'maxLabelValues'],
+  ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', '5', 'queueDepthTimeoutMs'],
+  ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 'soon', 'queueDepthTimeoutMs'],
 ];
 
 for (const [name, value, field] of BAD) {

@@ -77,6 +77,21 @@ export class CounterSeries {
   }
 }
 
+/**
+ * One labelled time series of a gauge. `NaN` means "no value": the series is left out of the export (an observed
+ * gauge whose observer failed, timed out or was stopped).
+ */
+export class GaugeSeries {
+  value = 0;
+
+  constructor(
+    readonly attributes: Attributes,
+    /** `{a="x",b="y"}` (or `` when unlabelled), built once. */
+    readonly labelText: string,
+    readonly startTime: HrTime
+  ) {}
+}
+
 /** One labelled time series of an explicit-bucket histogram (per-bucket, not cumulative, counts). */
 export class HistogramSeries {
   constructor(
@@ -161,6 +176,13 @@ abstract class Family<S> {
 export class CounterFamily extends Family<CounterSeries> {
   protected _create(attributes: Attributes, labelText: string, start: HrTime, data?: SeriesData, offset?: number): CounterSeries {
     return new CounterSeries(attributes, labelText === '' ? '' : `{${labelText}}`, start, data, offset);
+  }
+}
+
+/** A gauge family: an observed gauge or an up-down count (see `MetricSpec.kind`). */
+export class GaugeFamily extends Family<GaugeSeries> {
+  protected _create(attributes: Attributes, labelText: string, start: HrTime): GaugeSeries {
+    return new GaugeSeries(attributes, labelText === '' ? '' : `{${labelText}}`, start);
   }
 }
 

@@ -10,8 +10,15 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import type { MetricSpec } from '../semconv';
-import { CounterFamily, HistogramFamily, nowHr } from './MetricFamily';
 import { VERSION } from '../package';
+import { describeError, warnOnce } from '../log';
+import { CounterFamily, GaugeFamily, HistogramFamily, nowHr } from './MetricFamily';
+
+/**
+ * Work run at collection time, before the families are read (observed gauges poll their sources). It must bound
+ * its own time; the store awaits it and swallows what it throws.
+ */
+export type CollectObserver = () => Promise<void> | void;
 
 /** Instrumentation scope our span-derived metrics are exported under. */
 export const SCOPE = { name: 'tenantscope', version: VERSION };
@@ -24,6 +31,8 @@ export const SCOPE = { name: 'tenantscope', version: VERSION };
 export class MetricStore implements MetricProducer {
   readonly counters: CounterFamily[] = [];
   readonly histograms: HistogramFamily[] = [];
+  readonly gauges: GaugeFamily[] = [];
+  private readonly _observers: CollectObserver[] = [];
 
   constructor(readonly resource: Resource) {}
 
@@ -46,8 +55,40 @@ export class MetricStore implements MetricProducer {
     return f;
   }
 
+  /** The gauge family for `spec` (an observed gauge or an up-down count), created on first use. */
+  gauge(spec: MetricSpec): GaugeFamily {
+    for (const g of this.gauges) if (g.spec.name === spec.name) return g;
+    const f = new GaugeFamily(spec);
+    this.gauges.push(f);
+    return f;
+  }
+
+  /** Runs `observer` at every collection, before the families are read; returns a function that removes it. */
+  addObserver(observer: CollectObserver): () => void {
+    this._observers.push(observer);
+    return () => {
+      const i = this._observers.indexOf(observer);
+      if (i !== -1) this._observers.splice(i, 1);
+    };
+  }
+
+  /** Runs the collection-time observers (every reader calls this before reading the families); never rejects. */
+  async refresh(): Promise<void> {
+    if (this._observers.length === 0) return;
+    await Promise.all(
+      this._observers.map(async (o) => {
+        try {
+          await o();
+        } catch (err) {
+          warnOnce('store-observer', `a collection-time observer failed: ${describeError(err)}`);
+        }
+      })
+    );
+  }
+
   /** Cumulative data points of every family, in the SDK's export shape. */
   async collect(): Promise<CollectionResult> {
+    await this.refresh();
     const endTime = nowHr();
     const metrics: MetricData[] = [];
     for (const f of this.counters) {
@@ -80,6 +121,19 @@ export class MetricStore implements MetricProducer {
         dataPointType: DataPointType.HISTOGRAM,
         dataPoints,
       });
+    }
+    for (const f of this.gauges) {
+      const dataPoints: DataPoint<number>[] = [];
+      for (const s of f.series) {
+        if (!Number.isNaN(s.value)) dataPoints.push({ startTime: s.startTime, endTime, attributes: s.attributes, value: s.value });
+      }
+      if (dataPoints.length === 0) continue;
+      const descriptor = { name: f.spec.name, description: f.spec.description, unit: f.spec.unit, valueType: ValueType.DOUBLE };
+      if (f.spec.kind === 'updowncounter') {
+        metrics.push({ descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.SUM, isMonotonic: false, dataPoints });
+      } else {
+        metrics.push({ descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints });
+      }
     }
     return { resourceMetrics: { resource: this.resource, scopeMetrics: [{ scope: SCOPE, metrics }] }, errors: [] };
   }
