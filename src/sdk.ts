@@ -12,6 +12,7 @@ import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } 
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
+import { basename } from 'node:path';
 import {
   ConsoleMetricExporter,
   MeterProvider,
@@ -191,10 +192,18 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   return scope;
 }
 
-/** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */
+/**
+ * Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. Without a
+ * service name the fallback is the specification's `unknown_service:` + the executable's base name
+ * (`unknown_service:node`), never the path the process was started by.
+ */
 function buildResource(): Resource {
   const proc = detectResources({ detectors: [processDetector] }).attributes;
-  const attrs: Record<string, string | number> = { 'host.name': hostname(), 'host.arch': arch() };
+  const attrs: Record<string, string | number> = {
+    'service.name': `unknown_service:${basename(process.execPath) || 'node'}`,
+    'host.name': hostname(),
+    'host.arch': arch(),
+  };
   for (const [k, v] of Object.entries(proc)) {
     // The command line can carry secrets (tokens passed as flags): never export it.
     if (k === 'process.command_args' || k === 'process.command_line' || k === 'process.command') continue;

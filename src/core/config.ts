@@ -1,5 +1,5 @@
 import { DiagLogLevel } from '@opentelemetry/api';
-import { clip, warn, warnOnce } from './log';
+import { clip, warn } from './log';
 
 /** Everything tenantscope reads from the environment, validated. */
 export interface TenantScopeConfig {
@@ -7,6 +7,9 @@ export interface TenantScopeConfig {
   readonly logLevel: DiagLogLevel;
   readonly tracesExporters: readonly ('otlp' | 'console')[];
   readonly metricsExporters: readonly ('otlp' | 'prometheus' | 'console')[];
+  /** Where OTLP traces and metrics go (resolved and validated here; '' when that exporter is off). */
+  readonly otlpTracesUrl: string;
+  readonly otlpMetricsUrl: string;
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
   readonly prometheusHost: string;
@@ -36,6 +39,10 @@ export interface TenantScopeConfig {
   readonly keepErrors: boolean;
   readonly keepSlowMs: number;
   readonly keepModelCostUsd: number;
+  /** One deadline (ms) for flush-at-exit and shutdown(); what is left then is counted as dropped. */
+  readonly shutdownTimeoutMillis: number;
+  /** Prometheus series (a histogram label set counts its buckets, sum and count) per metric family. */
+  readonly maxSeries: number;
   /** Bounds on spans held until their local root ends. */
   readonly traceMaxSpans: number;
   readonly bufferMaxSpans: number;
@@ -78,16 +85,57 @@ const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always
 const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'none'];
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
-/** Reads the log level alone, so the logger can be set before anything else is parsed. */
+/**
+ * Reads the log level alone, so the logger can be set before anything else is parsed. Silent: a bad value is
+ * reported by {@link loadConfig}, which runs once the logger is in place (a warning before it would be lost).
+ */
 export function loadLogLevel(env: Env): DiagLogLevel {
   const raw = str(env, 'OTEL_LOG_LEVEL');
-  if (raw === undefined) return DiagLogLevel.INFO;
-  const level = LOG_LEVELS[raw.toLowerCase()];
-  if (level === undefined) {
-    warnOnce('OTEL_LOG_LEVEL', `OTEL_LOG_LEVEL="${clip(raw)}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}; using "info"`);
-    return DiagLogLevel.INFO;
+  return raw === undefined ? DiagLogLevel.INFO : (LOG_LEVELS[raw.toLowerCase()] ?? DiagLogLevel.INFO);
+}
+
+function logLevel(env: Env): DiagLogLevel {
+  const raw = str(env, 'OTEL_LOG_LEVEL');
+  if (raw !== undefined && LOG_LEVELS[raw.toLowerCase()] === undefined) {
+    warn(`OTEL_LOG_LEVEL="${clip(raw)}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}; using "info"`);
   }
-  return level;
+  return loadLogLevel(env);
+}
+
+/** The OTLP/HTTP default base URL (specification). */
+export const OTLP_DEFAULT_ENDPOINT = 'http://localhost:4318';
+
+/**
+ * The URL one signal's OTLP exporter posts to, as the specification resolves it: the signal's own variable used as
+ * given, else the general one with `v1/<signal>` appended, else the default. A value that is not an http(s) URL logs
+ * one line naming the variable and the URL used instead (the upstream exporter's own warning names neither).
+ */
+function otlpUrl(env: Env, signal: 'TRACES' | 'METRICS', general: string | undefined): string {
+  const path = signal === 'TRACES' ? 'v1/traces' : 'v1/metrics';
+  const fallback = (general ?? OTLP_DEFAULT_ENDPOINT).replace(/\/?$/, '/') + path;
+  const name = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
+  const own = str(env, name);
+  if (own === undefined) return fallback;
+  if (isHttpUrl(own)) return own;
+  warn(`${name}="${clip(own)}" is not an http(s) URL; using "${fallback}"`);
+  return fallback;
+}
+
+function otlpBase(env: Env): string | undefined {
+  const v = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (v === undefined) return undefined;
+  if (isHttpUrl(v)) return v;
+  warn(`OTEL_EXPORTER_OTLP_ENDPOINT="${clip(v)}" is not an http(s) URL; using "${OTLP_DEFAULT_ENDPOINT}"`);
+  return undefined;
+}
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -110,15 +158,18 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   }
   // Read once: both signals fall back to it, and a bad value must log one line, not one per signal.
   const otlpProtocol = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', PROTOCOLS);
+  const otlpGeneral = tracesExporters.includes('otlp') || metricsExporters.includes('otlp') ? otlpBase(env) : undefined;
   const hashKey = str(env, 'TENANTSCOPE_TENANT_HASH_KEY');
   if (hashKey !== undefined && hashKey.length < 16) {
     warn('TENANTSCOPE_TENANT_HASH_KEY is shorter than 16 characters; it is used, but a longer random key is safer');
   }
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
-    logLevel: loadLogLevel(env),
+    logLevel: logLevel(env),
     tracesExporters: [...new Set(tracesExporters)],
     metricsExporters: [...new Set(metricsExporters)],
+    otlpTracesUrl: tracesExporters.includes('otlp') ? otlpUrl(env, 'TRACES', otlpGeneral) : '',
+    otlpMetricsUrl: metricsExporters.includes('otlp') ? otlpUrl(env, 'METRICS', otlpGeneral) : '',
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
@@ -154,6 +205,8 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     traceMaxSpans: int(env, 'TENANTSCOPE_TRACE_MAX_SPANS', 1000, 1, 1_000_000),
     bufferMaxSpans: int(env, 'TENANTSCOPE_BUFFER_MAX_SPANS', 20_000, 1, 10_000_000),
     traceMaxAgeMs: int(env, 'TENANTSCOPE_TRACE_MAX_AGE_MS', 60_000, 100, 86_400_000),
+    shutdownTimeoutMillis: int(env, 'TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', 5000, 0, 600_000),
+    maxSeries: int(env, 'TENANTSCOPE_MAX_SERIES', 20_000, 100, 10_000_000),
   };
 }
 
