@@ -1,4 +1,5 @@
 import { DiagLogLevel } from '@opentelemetry/api';
+import { accessSync, constants, statSync } from 'node:fs';
 import { clip, warn } from './log';
 
 /** Everything tenantscope reads from the environment, validated. */
@@ -10,6 +11,11 @@ export interface TenantScopeConfig {
   /** Where OTLP traces and metrics go (resolved and validated here; '' when that exporter is off). */
   readonly otlpTracesUrl: string;
   readonly otlpMetricsUrl: string;
+  /** Per-export timeout and compression of each OTLP signal (`OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` / `_COMPRESSION`). */
+  readonly otlpTracesTimeoutMillis: number;
+  readonly otlpMetricsTimeoutMillis: number;
+  readonly otlpTracesCompression: 'gzip' | 'none';
+  readonly otlpMetricsCompression: 'gzip' | 'none';
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
   readonly prometheusHost: string;
@@ -159,6 +165,9 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   // Read once: both signals fall back to it, and a bad value must log one line, not one per signal.
   const otlpProtocol = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', PROTOCOLS);
   const otlpGeneral = tracesExporters.includes('otlp') || metricsExporters.includes('otlp') ? otlpBase(env) : undefined;
+  const otlpTimeout = int(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000);
+  const otlpCompression = oneOf<'gzip' | 'none'>(env, 'OTEL_EXPORTER_OTLP_COMPRESSION', 'none', COMPRESSIONS);
+  for (const name of CERTIFICATE_VARIABLES) readableFile(env, name);
   const hashKey = str(env, 'TENANTSCOPE_TENANT_HASH_KEY');
   if (hashKey !== undefined && hashKey.length < 16) {
     warn('TENANTSCOPE_TENANT_HASH_KEY is shorter than 16 characters; it is used, but a longer random key is safer');
@@ -170,6 +179,10 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     metricsExporters: [...new Set(metricsExporters)],
     otlpTracesUrl: tracesExporters.includes('otlp') ? otlpUrl(env, 'TRACES', otlpGeneral) : '',
     otlpMetricsUrl: metricsExporters.includes('otlp') ? otlpUrl(env, 'METRICS', otlpGeneral) : '',
+    otlpTracesTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpMetricsTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpTracesCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', otlpCompression, COMPRESSIONS),
+    otlpMetricsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', otlpCompression, COMPRESSIONS),
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
@@ -211,6 +224,25 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
 }
 
 const PROTOCOLS = ['http/protobuf', 'http/json'];
+const COMPRESSIONS = ['gzip', 'none'];
+const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_'].flatMap((s) =>
+  ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((k) => `OTEL_EXPORTER_OTLP_${s}${k}`)
+);
+
+/** Warns (one line) when a certificate variable names no readable regular file; the exporter then goes without it. */
+function readableFile(env: Env, name: string): void {
+  const v = str(env, name);
+  if (v === undefined) return;
+  try {
+    if (statSync(v).isFile()) {
+      accessSync(v, constants.R_OK);
+      return;
+    }
+  } catch {
+    // reported below
+  }
+  warn(`${name}="${clip(v)}" is not a readable file; the OTLP exporter goes without it`);
+}
 
 function protocol(env: Env, signalName: string, general: OtlpProtocol): OtlpProtocol {
   return oneOf<OtlpProtocol>(env, signalName, general, PROTOCOLS);

@@ -1,4 +1,4 @@
-import { diag } from '@opentelemetry/api';
+import { diag, DiagConsoleLogger, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 
 const PREFIX = 'tenantscope: ';
 const said = new Set<string>();
@@ -35,4 +35,44 @@ export function describeError(err: unknown): string {
 export function clip(v: string): string {
   const printable = v.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > 80 ? printable.slice(0, 77) + '...' : printable;
+}
+
+/**
+ * The console logger tenantscope installs for `diag`. It can mute warnings for the length of a call: the upstream
+ * OTLP exporters read the `OTEL_EXPORTER_OTLP_*` variables again when built, and would repeat (without naming the
+ * variable or the value used) a problem our configuration already reported in one line. Muted lines still show at
+ * `OTEL_LOG_LEVEL=debug`.
+ */
+export class TenantScopeDiagLogger implements DiagLogger {
+  private readonly _inner = new DiagConsoleLogger();
+  private _muted = 0;
+
+  constructor(private readonly _level: DiagLogLevel) {}
+
+  /** Runs `fn` with other components' warnings demoted to debug. */
+  muted<T>(fn: () => T): T {
+    this._muted++;
+    try {
+      return fn();
+    } finally {
+      this._muted--;
+    }
+  }
+
+  error(message: string, ...args: unknown[]): void {
+    this._inner.error(message, ...args);
+  }
+  warn(message: string, ...args: unknown[]): void {
+    if (this._muted === 0 || message.startsWith(PREFIX)) this._inner.warn(message, ...args);
+    else if (this._level >= DiagLogLevel.DEBUG) this._inner.debug(message, ...args);
+  }
+  info(message: string, ...args: unknown[]): void {
+    this._inner.info(message, ...args);
+  }
+  debug(message: string, ...args: unknown[]): void {
+    this._inner.debug(message, ...args);
+  }
+  verbose(message: string, ...args: unknown[]): void {
+    this._inner.verbose(message, ...args);
+  }
 }

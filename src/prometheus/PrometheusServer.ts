@@ -138,6 +138,13 @@ export class PrometheusServer extends MetricReader {
         await flushMaybe();
       }
     }
+    for (const f of this._store.gauges) {
+      if (f.series.length === 0) continue;
+      const name = prometheusName(f.spec.name, f.spec.unit, 'gauge');
+      buf += header(name, f.spec.description, 'gauge');
+      for (let i = 0; i < f.series.length; i++) buf += `${name}${f.series[i].labelText} ${formatNumber(f.series[i].value)}\n`;
+      await flushMaybe();
+    }
     for (const f of this._store.histograms) {
       if (f.series.length === 0) continue;
       const name = prometheusName(f.spec.name, f.spec.unit, 'histogram');

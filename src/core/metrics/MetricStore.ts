@@ -9,8 +9,13 @@ import {
   type MetricData,
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
-import type { MetricSpec } from '../semconv';
-import { CounterFamily, HistogramFamily, nowHr } from './MetricFamily';
+import { METRIC_SERIES_FOLDED, type MetricSpec } from '../semconv';
+import { CounterFamily, GaugeFamily, HistogramFamily, nowHr, type CounterSeries, type SeriesBudget } from './MetricFamily';
+
+export interface MetricStoreOptions {
+  /** Prometheus series per family before label sets fold (see {@link SeriesBudget}); unlimited when absent. */
+  maxSeries?: number;
+}
 
 /** Instrumentation scope our span-derived metrics are exported under. */
 export const SCOPE = { name: 'tenantscope', version: '0.1.0' };
@@ -23,8 +28,24 @@ export const SCOPE = { name: 'tenantscope', version: '0.1.0' };
 export class MetricStore implements MetricProducer {
   readonly counters: CounterFamily[] = [];
   readonly histograms: HistogramFamily[] = [];
+  readonly gauges: GaugeFamily[] = [];
+  private readonly _budget: SeriesBudget | undefined;
+  private readonly _folded = new Map<string, CounterSeries>();
 
-  constructor(readonly resource: Resource) {}
+  constructor(
+    readonly resource: Resource,
+    options: MetricStoreOptions = {}
+  ) {
+    this._budget =
+      options.maxSeries === undefined ? undefined : { maxSeries: options.maxSeries, onFold: (spec) => this._countFold(spec) };
+  }
+
+  /** Counts a label set folded by the budget in `tenantscope_series_folded_total{metric}` (Prometheus name). */
+  private _countFold(spec: MetricSpec): void {
+    let s = this._folded.get(spec.promName);
+    if (s === undefined) this._folded.set(spec.promName, (s = this.counter(METRIC_SERIES_FOLDED).get([spec.promName])));
+    s.value++;
+  }
 
   /**
    * The counter family for `spec`, created on first use. Processors that share a family (RED and model usage both
@@ -32,7 +53,7 @@ export class MetricStore implements MetricProducer {
    */
   counter(spec: MetricSpec): CounterFamily {
     for (const c of this.counters) if (c.spec.name === spec.name) return c;
-    const f = new CounterFamily(spec);
+    const f = new CounterFamily(spec, this._budget);
     this.counters.push(f);
     return f;
   }
@@ -40,8 +61,16 @@ export class MetricStore implements MetricProducer {
   /** The histogram family for `spec`, created on first use (see {@link counter}). */
   histogram(spec: MetricSpec): HistogramFamily {
     for (const h of this.histograms) if (h.spec.name === spec.name) return h;
-    const f = new HistogramFamily(spec);
+    const f = new HistogramFamily(spec, this._budget);
     this.histograms.push(f);
+    return f;
+  }
+
+  /** The gauge family for `spec`, created on first use (see {@link counter}). */
+  gauge(spec: MetricSpec): GaugeFamily {
+    for (const g of this.gauges) if (g.spec.name === spec.name) return g;
+    const f = new GaugeFamily(spec);
+    this.gauges.push(f);
     return f;
   }
 
@@ -56,6 +85,15 @@ export class MetricStore implements MetricProducer {
         aggregationTemporality: AggregationTemporality.CUMULATIVE,
         dataPointType: DataPointType.SUM,
         isMonotonic: true,
+        dataPoints: f.series.map((s) => ({ startTime: s.startTime, endTime, attributes: s.attributes, value: s.value })),
+      });
+    }
+    for (const f of this.gauges) {
+      if (f.series.length === 0) continue;
+      metrics.push({
+        descriptor: { name: f.spec.name, description: f.spec.description, unit: f.spec.unit, valueType: ValueType.DOUBLE },
+        aggregationTemporality: AggregationTemporality.CUMULATIVE,
+        dataPointType: DataPointType.GAUGE,
         dataPoints: f.series.map((s) => ({ startTime: s.startTime, endTime, attributes: s.attributes, value: s.value })),
       });
     }
