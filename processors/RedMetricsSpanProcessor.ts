@@ -150,6 +150,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     this._duration = store.histogram(METRIC_HTTP_REQUEST_DURATION);
     this._size = store.histogram(METRIC_HTTP_REQUEST_SIZE);
     this._spanDuration = store.histogram(METRIC_SPAN_DURATION);
+    // One array holds a span tuple's calls and duration series: under the series budget they must fold alike.
+    this._calls.shareBudget(this._spanDuration);
     this._tenantsFolded = store.counter(METRIC_TENANTS_FOLDED).get([]);
     this._endpointsFolded = store.counter(METRIC_ENDPOINTS_FOLDED).get([]);
     const labelsFolded = store.counter(METRIC_LABELS_FOLDED);

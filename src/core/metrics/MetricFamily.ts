@@ -130,14 +130,14 @@ export interface SeriesBudget {
   readonly onFold?: (family: MetricSpec) => void;
 }
 
-abstract class Family<S> {
+export abstract class Family<S> {
   readonly promLabelNames: readonly string[];
   protected readonly _byKey = new Map<string, S>();
   /** Series in creation order, for export. */
   readonly series: S[] = [];
   /** Label sets the budget allows before folding, and the further ones allowed for endpoint-folded sets. */
-  private readonly _maxSets: number;
-  private readonly _reserveSets: number;
+  private _maxSets: number;
+  private _reserveSets: number;
   private readonly _endpointAt: number;
   private readonly _tenantAt: number;
   private readonly _onFold: ((family: MetricSpec) => void) | undefined;
@@ -154,6 +154,18 @@ abstract class Family<S> {
     this._maxSets = budget === undefined || !foldable ? Infinity : Math.max(1, Math.floor(budget.maxSeries / seriesPerSet));
     this._reserveSets = this._endpointAt >= 0 ? Math.ceil(this._maxSets / 10) : 0;
     this._onFold = budget?.onFold;
+  }
+
+  /**
+   * Gives this family and `other` the smaller of their two budgets in label sets, for families whose series a
+   * processor creates together in one array (the span-metrics counter and histogram): they then fold alike.
+   */
+  shareBudget(other: Family<unknown>): void {
+    const sets = Math.min(this._maxSets, other._maxSets);
+    for (const f of [this, other] as Family<unknown>[]) {
+      f._maxSets = sets;
+      f._reserveSets = f._endpointAt >= 0 && sets !== Infinity ? Math.ceil(sets / 10) : 0;
+    }
   }
 
   /** True when a series with these label values exists. */
