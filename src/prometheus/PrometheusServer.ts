@@ -30,6 +30,11 @@ export interface PrometheusServerOptions {
   maxQueued?: number;
   /** Least time between the starts of two answers, so a scrape storm cannot take the event loop (default 100 ms). */
   minIntervalMillis?: number;
+  /**
+   * Bytes per second answers may start at, over all scrapers (default 8 MB/s): the interval between two answers
+   * grows with the exposition's size (a 10 MB one: 1.25 s), so a storm never costs more than that much writing.
+   */
+  maxBytesPerSecond?: number;
   /** A scraper that takes nothing for this long is cut off (default 10 s); no answer takes longer than `maxAnswerMillis` (default 30 s). */
   idleTimeoutMillis?: number;
   maxAnswerMillis?: number;
@@ -67,6 +72,8 @@ export class PrometheusServer extends MetricReader {
   private readonly _waiting: ServerResponse[] = [];
   private _answering = 0;
   private _lastStart = -Infinity;
+  /** Size of the last complete exposition (paces answers, see `maxBytesPerSecond`). */
+  private _lastBytes = 0;
   private _pacer: NodeJS.Timeout | undefined;
 
   constructor(options: PrometheusServerOptions) {
@@ -78,6 +85,7 @@ export class PrometheusServer extends MetricReader {
       maxConcurrent: options.maxConcurrent ?? 4,
       maxQueued: options.maxQueued ?? 64,
       minIntervalMillis: options.minIntervalMillis ?? 100,
+      maxBytesPerSecond: options.maxBytesPerSecond ?? 8 * 1024 * 1024,
       idleTimeoutMillis: options.idleTimeoutMillis ?? 10_000,
       maxAnswerMillis: options.maxAnswerMillis ?? 30_000,
     };
@@ -130,8 +138,7 @@ export class PrometheusServer extends MetricReader {
       res.end('Not found. Metrics are served at /metrics\n');
       return;
     }
-    // A client that stops reading (or never reads) is cut off, as is one that takes too long overall.
-    res.setTimeout(this._limits.idleTimeoutMillis, () => res.destroy());
+    // A scrape that takes too long overall (waiting in line included) is cut off.
     const cap = setTimeout(() => res.destroy(), this._limits.maxAnswerMillis);
     cap.unref();
     res.once('close', () => {
@@ -155,7 +162,8 @@ export class PrometheusServer extends MetricReader {
    */
   private _pump(): void {
     while (this._waiting.length > 0 && this._answering < this._limits.maxConcurrent) {
-      const wait = this._lastStart + this._limits.minIntervalMillis - performance.now();
+      const interval = Math.max(this._limits.minIntervalMillis, (this._lastBytes * 1000) / this._limits.maxBytesPerSecond);
+      const wait = this._lastStart + interval - performance.now();
       if (wait > 0) {
         if (this._pacer === undefined) {
           this._pacer = setTimeout(() => {
@@ -181,6 +189,8 @@ export class PrometheusServer extends MetricReader {
   /** Writes the shared exposition to `res`, honouring backpressure; stops when the client is gone. */
   private async _answer(res: ServerResponse): Promise<void> {
     if (res.destroyed) return;
+    // A client that stops reading (or never reads) is cut off.
+    res.setTimeout(this._limits.idleTimeoutMillis, () => res.destroy());
     res.setHeader('Content-Type', CONTENT_TYPE);
     if (res.req.method === 'HEAD') {
       res.end();
@@ -241,6 +251,7 @@ export class PrometheusServer extends MetricReader {
       .finally(() => {
         e.done = true;
         e.finishedAt = performance.now();
+        if (!e.stopped) this._lastBytes = e.chunks.reduce((n, c) => n + c.length, 0);
         wake();
       });
     return e;

@@ -90,8 +90,8 @@ test('at most maxConcurrent answers at once, maxQueued waiting; the rest get 503
 });
 
 test('a client that sends a request and never reads is cut off after the idle timeout; scrapes go on', async () => {
-  // About 12 MB of text: far more than the socket buffers hold, so the answer stalls on the silent client.
-  const s = await setup(3000 * 3, { idleTimeoutMillis: 300, minIntervalMillis: 0 });
+  // About 30 MB of text: far more than the socket buffers hold, so the answer stalls on the silent client.
+  const s = await setup(3000 * 3, { idleTimeoutMillis: 300, minIntervalMillis: 0, maxBytesPerSecond: Infinity });
   try {
     const sock = connect(s.port, '127.0.0.1');
     const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
