@@ -168,6 +168,8 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   const otlpTimeout = int(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000);
   const otlpCompression = oneOf<'gzip' | 'none'>(env, 'OTEL_EXPORTER_OTLP_COMPRESSION', 'none', COMPRESSIONS);
   for (const name of CERTIFICATE_VARIABLES) readableFile(env, name);
+  for (const name of HEADER_VARIABLES) headerList(env, name);
+  resourceAttributes(env);
   const hashKey = str(env, 'TENANTSCOPE_TENANT_HASH_KEY');
   if (hashKey !== undefined && hashKey.length < 16) {
     warn('TENANTSCOPE_TENANT_HASH_KEY is shorter than 16 characters; it is used, but a longer random key is safer');
@@ -188,12 +190,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
-    batchSpanProcessor: {
-      scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
-      exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
-      maxQueueSize: int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000),
-      maxExportBatchSize: int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000),
-    },
+    batchSpanProcessor: batchSettings(env),
     propagators: list(env, 'OTEL_PROPAGATORS', ['tracecontext', 'baggage'], PROPAGATORS),
     enabledInstrumentations:
       enabled === undefined ? undefined : list(env, 'OTEL_NODE_ENABLED_INSTRUMENTATIONS', [...INSTRUMENTATION_NAMES], INSTRUMENTATION_NAMES),
@@ -224,10 +221,76 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
 }
 
 const PROTOCOLS = ['http/protobuf', 'http/json'];
+
+function batchSettings(env: Env): TenantScopeConfig['batchSpanProcessor'] {
+  const maxQueueSize = int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000);
+  let maxExportBatchSize = int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000);
+  if (maxExportBatchSize > maxQueueSize) {
+    warn(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE="${maxExportBatchSize}" is more than OTEL_BSP_MAX_QUEUE_SIZE; using ${maxQueueSize}`);
+    maxExportBatchSize = maxQueueSize;
+  }
+  return {
+    scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
+    exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
+    maxQueueSize,
+    maxExportBatchSize,
+  };
+}
 const COMPRESSIONS = ['gzip', 'none'];
 const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_'].flatMap((s) =>
   ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((k) => `OTEL_EXPORTER_OTLP_${s}${k}`)
 );
+
+const HEADER_VARIABLES = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS'];
+
+/**
+ * One line for the entries of an OTLP headers variable that the exporter will skip (not `key=value`, or not
+ * percent-decodable). Values are never echoed: headers carry credentials.
+ */
+function headerList(env: Env, name: string): void {
+  const v = str(env, name);
+  if (v === undefined) return;
+  const bad: string[] = [];
+  v.split(',').forEach((entry, i) => {
+    const pair = entry.split(';')[0];
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, Math.max(0, eq)).trim();
+    const value = pair.slice(eq + 1).trim();
+    let ok = eq > 0 && key !== '' && value !== '';
+    if (ok) {
+      try {
+        decodeURIComponent(key);
+        decodeURIComponent(value);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) bad.push(`entry ${i + 1}`);
+  });
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not "key=value" (values are not shown); those entries are skipped`);
+}
+
+/** One line when OTEL_RESOURCE_ATTRIBUTES is malformed: the resource detector then ignores the whole variable. */
+function resourceAttributes(env: Env): void {
+  const v = str(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  if (v === undefined) return;
+  for (const entry of v.split(',')) {
+    if (entry.trim() === '') continue;
+    const kv = entry.split('=');
+    let ok = kv.length === 2 && kv[0].trim() !== '';
+    if (ok) {
+      try {
+        ok = decodeURIComponent(kv[0].trim()).length <= 255 && decodeURIComponent(kv[1].trim()).length <= 255;
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      warn(`OTEL_RESOURCE_ATTRIBUTES: "${clip(entry)}" is not key=value (percent-encoded, at most 255 characters each); the whole variable is ignored`);
+      return;
+    }
+  }
+}
 
 /** Warns (one line) when a certificate variable names no readable regular file; the exporter then goes without it. */
 function readableFile(env: Env, name: string): void {
