@@ -106,6 +106,8 @@ describe('a collector that fails while the app runs', () => {
       assert.equal(c.handed, c.delivered + c.failed + c.dropped);
       assert.equal(c.dropped, 0);
       assert.equal(c.failed, c.http503);
+      // One export in flight at a time, retries included: never two trace requests open at once.
+      assert.equal(receiver.maxInFlight['/v1/traces'], 1);
       assert.deepEqual(receiver.errors, []);
       assert.equal(new Set(receiver.spans.map((s) => s.spanId)).size, receiver.spans.length);
       const out = lines(app.stderr());

@@ -180,6 +180,8 @@ export interface OtlpReceiver {
   fault: ReceiverFault | undefined;
   /** Requests answered with a fault, per path. */
   readonly faulted: string[];
+  /** Most requests to one path open at the same time (the "one export in flight per signal" check). */
+  readonly maxInFlight: Record<string, number>;
   readonly port: number;
   /** `http://127.0.0.1:<port>`, for `OTEL_EXPORTER_OTLP_ENDPOINT`. */
   readonly endpoint: string;
@@ -209,7 +211,13 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
   const waiters = new Set<() => void>();
   let batch = 0;
 
+  const inFlight: Record<string, number> = {};
+  const maxInFlight: Record<string, number> = {};
   const server: Server = createServer((req, res) => {
+    const path = req.url ?? '';
+    inFlight[path] = (inFlight[path] ?? 0) + 1;
+    maxInFlight[path] = Math.max(maxInFlight[path] ?? 0, inFlight[path]);
+    res.once('close', () => inFlight[path]--);
     readBody(req)
       .then(async (body) => {
         const fault = receiver.fault;
@@ -274,6 +282,7 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
   const receiver: OtlpReceiver = {
     fault: undefined,
     faulted,
+    maxInFlight,
     port,
     endpoint: `http://127.0.0.1:${port}`,
     spans,
