@@ -151,6 +151,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     this._duration = store.histogram(METRIC_HTTP_REQUEST_DURATION);
     this._size = store.histogram(METRIC_HTTP_REQUEST_SIZE);
     this._spanDuration = store.histogram(METRIC_SPAN_DURATION);
+    // One array holds a span tuple's calls and duration series: under the series budget they must fold alike.
+    this._calls.shareBudget(this._spanDuration);
     this._tenantsFolded = store.counter(METRIC_TENANTS_FOLDED).get([]);
     this._endpointsFolded = store.counter(METRIC_ENDPOINTS_FOLDED).get([]);
     const labelsFolded = store.counter(METRIC_LABELS_FOLDED);
@@ -196,10 +198,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     const row = this._row(this._server, span.name);
     const slots = row.slots[code] ?? row.slots[0];
     let d = slots[tenantIndex];
-    if (d === undefined) {
-      d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant, SERVER_SLOTS + 1);
-      d[KEY] = KEY_UNCLAIMED;
-    }
+    if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant, SERVER_SLOTS + 1);
     d[CALLS]++;
     recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
     if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
@@ -274,11 +273,16 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     const d = newSeriesData(slots, histograms);
     const calls = this._calls.get(values, d, CALLS);
     const duration = this._spanDuration.get(values, d, SPAN_HIST);
-    if (calls.data !== d || duration.data !== d) {
-      // Only when two RED processors share one store: this processor's counts would not reach those series.
+    // The series budget folded this tuple (TENANTSCOPE_MAX_SERIES): its counts go to the folded series' array, which
+    // other tuples share, so a server tuple must not claim a request tuple in it (the claim is per tenant).
+    const folded = calls.attributes[ATTR_TENANT_ID] !== tenant;
+    if (calls.data !== duration.data || calls.offset !== CALLS || duration.offset !== SPAN_HIST) {
       warnOnce('red-shared-store', 'a MetricStore is shared by two RED processors; span metrics may be incomplete');
+      return d;
     }
-    return d;
+    const home = calls.data;
+    if (slots > SERVER_SLOTS) home[KEY] = folded || home !== d ? KEY_NONE : KEY_UNCLAIMED;
+    return home;
   }
 
   /**
@@ -302,10 +306,12 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       d[KEY] = KEY_NONE;
       return;
     }
-    this._requests.get(requestValues, d, REQ);
-    this._duration.get(durationValues, d, REQ_HIST);
+    const requests = this._requests.get(requestValues, d, REQ);
+    const duration = this._duration.get(durationValues, d, REQ_HIST);
     this._extra(name, code, tenantIndex).size = this._size.get([method, endpoint, this._service]);
-    d[KEY] = key;
+    // Folded by the series budget into series that live elsewhere, or shared with other tuples: use the maps.
+    const own = requests.data === d && duration.data === d && requests.attributes.endpoint === endpoint && requests.attributes.tenant_id === tenant;
+    d[KEY] = own ? key : KEY_NONE;
   }
 
   private _requestCell(tenant: string, endpoint: string, method: string, status: number): RequestCell {

@@ -9,10 +9,11 @@ import { describeError } from './core/log';
 import { startTenantScope, type TenantScope } from './sdk';
 
 // `module.register` runs preloads again inside the loader-hooks thread: start once, on the main thread.
-if (isMainThread && getInstance() === undefined) {
+// OTEL_SDK_DISABLED=true registers nothing at all: no hook, no provider, no listener.
+if (isMainThread && getInstance() === undefined && !disabled()) {
   setInstance(null);
   try {
-    registerEsmHook();
+    if (entryIsFile()) registerEsmHook();
     const scope = startTenantScope(process.env);
     if (scope !== undefined) {
       setInstance(scope);
@@ -21,6 +22,21 @@ if (isMainThread && getInstance() === undefined) {
   } catch (err) {
     say(`could not start (${describeError(err)}); the app runs uninstrumented.`);
   }
+}
+
+function disabled(): boolean {
+  return process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
+}
+
+/**
+ * True when the process runs a script file. `-e`, `-p`, `-i` (REPL) and code on stdin have no entry file; there
+ * import-in-the-middle 3.6's in-thread hooks break the entry itself ("ENOENT … open 'module'"), so they get no ESM
+ * hook (their CommonJS requires are still instrumented).
+ */
+function entryIsFile(): boolean {
+  const p = process as unknown as { _eval?: string; _forceRepl?: boolean };
+  const entry = process.argv[1];
+  return p._eval === undefined && p._forceRepl !== true && entry !== undefined && entry !== '-';
 }
 
 /**

@@ -1,7 +1,6 @@
 import {
   context,
   diag,
-  DiagConsoleLogger,
   logs,
   metrics,
   propagation,
@@ -14,6 +13,7 @@ import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
+import { basename } from 'node:path';
 import {
   ConsoleMetricExporter,
   MeterProvider,
@@ -24,7 +24,6 @@ import {
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  BatchSpanProcessor,
   ConsoleSpanExporter,
   ParentBasedSampler,
   SimpleSpanProcessor,
@@ -56,9 +55,23 @@ import { IntegrationPolicy } from './core/IntegrationPolicy';
 import { METRIC_LABELS_FOLDED } from './core/semconv';
 import { ConversationMetrics } from './conversations/ConversationMetrics';
 import { QueueDepthGauge } from './queues/QueueDepthGauge';
+import { BatchExportSpanProcessor } from '../processors/BatchExportSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
+import { Deadline } from './core/export/Deadline';
+import { ExportGuard } from './core/export/ExportGuard';
+import { installGuardedTransport } from './core/export/GuardedHttpTransport';
+import {
+  METRIC_EXPORT_POINTS,
+  METRIC_EXPORT_POINTS_ATTEMPTED,
+  METRIC_EXPORT_SPANS,
+  METRIC_EXPORT_SPANS_ATTEMPTED,
+  OUTCOME_DROPPED,
+  OUTCOME_FAILED,
+  REASON_SHUTDOWN_DEADLINE,
+} from './core/semconv';
+import { PushMetricReader } from './export/PushMetricReader';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
-import { error as logError, debug, QuietExportDiagLogger } from './core/log';
+import { error as logError, debug, TenantScopeDiagLogger, warn } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
 import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
@@ -98,7 +111,9 @@ export interface TenantScope {
  * SIGTERM listener is added. Returns undefined when `OTEL_SDK_DISABLED=true`.
  */
 export function startTenantScope(env: Env = process.env): TenantScope | undefined {
-  diag.setLogger(new QuietExportDiagLogger(new DiagConsoleLogger()), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
+  const logLevel = loadLogLevel(env);
+  const logger = new TenantScopeDiagLogger(logLevel);
+  diag.setLogger(logger, { logLevel, suppressOverrideMessage: true });
   const config = loadConfig(env);
   if (config.disabled) {
     debug('OTEL_SDK_DISABLED=true: not starting');
@@ -120,7 +135,10 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   captureExceptionClasses();
 
   const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
-  const store = new MetricStore(resource);
+  const store = new MetricStore(resource, { maxSeries: config.maxSeries });
+  // One deadline for flush-at-exit and shutdown(), shared by every part that exports.
+  const deadline = new Deadline();
+  const guards: ExportGuard[] = [];
   const caches = new CacheMetrics(
     store,
     tenants,
@@ -135,12 +153,40 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     if (e === 'prometheus') {
       prometheus = new PrometheusServer({ host: config.prometheusHost, port: config.prometheusPort, store, ownServers });
       readers.push(prometheus);
-    } else {
-      const exporter: PushMetricExporter = e === 'console' ? new ConsoleMetricExporter() : otlpMetricExporter(config.otlpMetricsProtocol);
+    } else if (e === 'console') {
       readers.push(
         new PeriodicExportingMetricReader({
-          exporter,
+          exporter: new ConsoleMetricExporter(),
           exportIntervalMillis: config.metricExportIntervalMillis,
+          metricProducers: [store],
+        })
+      );
+    } else {
+      const guard = new ExportGuard({
+        store,
+        attemptedSpec: METRIC_EXPORT_POINTS_ATTEMPTED,
+        outcomeSpec: METRIC_EXPORT_POINTS,
+        signal: 'metric',
+        items: 'metric points',
+        endpoint: config.otlpMetricsUrl,
+      });
+      guards.push(guard);
+      // Built muted: the exporter re-reads variables loadConfig already validated and reported (one line each).
+      const exporter = logger.muted(() =>
+        otlpMetricExporter(config.otlpMetricsProtocol, {
+          url: config.otlpMetricsUrl,
+          timeoutMillis: config.otlpMetricsTimeoutMillis,
+          compression: config.otlpMetricsCompression,
+        })
+      );
+      installGuardedTransport(exporter, guard);
+      readers.push(
+        new PushMetricReader({
+          exporter,
+          guard,
+          deadline,
+          intervalMillis: config.metricExportIntervalMillis,
+          timeoutMillis: Math.min(config.otlpMetricsTimeoutMillis, config.metricExportIntervalMillis),
           metricProducers: [store],
         })
       );
@@ -180,7 +226,26 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
     if (e === 'console') exportProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
-    else exportProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol), ...config.batchSpanProcessor }));
+    else {
+      const guard = new ExportGuard({
+        store,
+        attemptedSpec: METRIC_EXPORT_SPANS_ATTEMPTED,
+        outcomeSpec: METRIC_EXPORT_SPANS,
+        signal: 'span',
+        items: 'spans',
+        endpoint: config.otlpTracesUrl,
+      });
+      guards.push(guard);
+      const exporter = logger.muted(() =>
+        otlpTraceExporter(config.otlpTracesProtocol, {
+          url: config.otlpTracesUrl,
+          timeoutMillis: config.otlpTracesTimeoutMillis,
+          compression: config.otlpTracesCompression,
+        })
+      );
+      installGuardedTransport(exporter, guard);
+      exportProcessors.push(new BatchExportSpanProcessor({ exporter, guard, store, deadline, ...config.batchSpanProcessor }));
+    }
   }
   const spanProcessors: SpanProcessor[] = [
     new TenantSpanProcessor(),
@@ -238,17 +303,41 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     conversations,
     queueDepth,
     async forceFlush() {
-      // Spans and logs first: their export counters are metrics the meter provider then exports.
-      await Promise.all([tracerProvider.forceFlush(), loggerProvider?.forceFlush()]);
-      await meterProvider.forceFlush();
+      if (down !== undefined) return down;
+      deadline.start(config.shutdownTimeoutMillis);
+      try {
+        await bounded(
+          Promise.all([
+            settle(tracerProvider.forceFlush(), 'span flush'),
+            settle(loggerProvider?.forceFlush() ?? Promise.resolve(), 'log flush'),
+            settle(meterProvider.forceFlush(), 'metric flush'),
+          ]),
+          config.shutdownTimeoutMillis,
+          guards
+        );
+      } finally {
+        if (down === undefined) deadline.clear();
+      }
     },
     shutdown() {
       down ??= (async () => {
-        // Spans first: their end feeds the span-derived metrics the meter provider then exports. Logs next:
-        // records written while spans ended still go out, and their export counters reach the last metrics.
-        await settle(tracerProvider.shutdown(), 'tracer provider shutdown');
-        if (loggerProvider !== undefined) await settle(loggerProvider.shutdown(), 'logger provider shutdown');
-        await settle(meterProvider.shutdown(), 'meter provider shutdown');
+        deadline.start(config.shutdownTimeoutMillis);
+        const before = lostAtDeadline(guards);
+        // The tracer provider decides every open local trace synchronously when its shutdown starts, so the
+        // span-derived metrics are complete before the meter provider's final export begins; the signals then
+        // export side by side, within the one deadline.
+        const spans = settle(tracerProvider.shutdown(), 'tracer provider shutdown');
+        const records = settle(loggerProvider?.shutdown() ?? Promise.resolve(), 'logger provider shutdown');
+        const points = settle(meterProvider.shutdown(), 'meter provider shutdown');
+        await bounded(Promise.all([spans, records, points]), config.shutdownTimeoutMillis, guards);
+        const lost = lostAtDeadline(guards).map((n, i) => n - before[i]);
+        if (lost.some((n) => n > 0)) {
+          warn(
+            `shutdown deadline of ${config.shutdownTimeoutMillis} ms (TENANTSCOPE_SHUTDOWN_TIMEOUT_MS) reached; not delivered: ${guards
+              .map((g, i) => `${lost[i]} ${g.items}`)
+              .join(', ')} (counted with reason="shutdown_deadline")`
+          );
+        }
       })();
       return down;
     },
@@ -261,16 +350,49 @@ function instrumentationEnabled(config: TenantScopeConfig, name: string): boolea
   return (config.enabledInstrumentations?.includes(name as never) ?? true) && !config.disabledInstrumentations.includes(name as never);
 }
 
-/** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */
+/**
+ * Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. Without a
+ * service name the fallback is the specification's `unknown_service:` + the executable's base name
+ * (`unknown_service:node`), never the path the process was started by.
+ */
 function buildResource(): Resource {
   const proc = detectResources({ detectors: [processDetector] }).attributes;
-  const attrs: Record<string, string | number> = { 'host.name': hostname(), 'host.arch': arch() };
+  const attrs: Record<string, string | number> = {
+    'service.name': `unknown_service:${basename(process.execPath) || 'node'}`,
+    'host.name': hostname(),
+    'host.arch': arch(),
+  };
   for (const [k, v] of Object.entries(proc)) {
     // The command line can carry secrets (tokens passed as flags): never export it.
     if (k === 'process.command_args' || k === 'process.command_line' || k === 'process.command') continue;
     if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
   }
   return defaultResource().merge(resourceFromAttributes(attrs)).merge(detectResources({ detectors: [envDetector] }));
+}
+
+/**
+ * Waits for `work` at most `ms`: then every guard abandons its export in flight (its request destroyed), so nothing
+ * of ours keeps the process alive. The timer is referenced on purpose: a flush at exit holds the process until it
+ * ends or the deadline passes, never longer.
+ */
+async function bounded(work: Promise<unknown>, ms: number, guards: readonly ExportGuard[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      for (const g of guards) g.abort(REASON_SHUTDOWN_DEADLINE);
+      resolve();
+    }, ms);
+  });
+  try {
+    await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Items each guard counted as failed or dropped at a shutdown deadline so far. */
+function lostAtDeadline(guards: readonly ExportGuard[]): number[] {
+  return guards.map((g) => g.counted(OUTCOME_FAILED, REASON_SHUTDOWN_DEADLINE) + g.counted(OUTCOME_DROPPED, REASON_SHUTDOWN_DEADLINE));
 }
 
 async function settle(p: Promise<unknown>, what: string): Promise<void> {
@@ -342,13 +464,11 @@ function buildSampler(s: SamplerConfig): Sampler {
   }
 }
 
-function otlpTraceExporter(protocol: OtlpProtocol): SpanExporter {
-  if (protocol === 'http/json') {
-    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-    return new OTLPTraceExporter();
-  }
-  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter();
+/** Settings tenantscope resolved and validated itself (passed in code, they win over the exporters' env reading). */
+interface OtlpSettings {
+  url: string;
+  timeoutMillis: number;
+  compression: 'gzip' | 'none';
 }
 
 /**
@@ -390,11 +510,20 @@ function otlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
   return new OTLPLogExporter();
 }
 
-function otlpMetricExporter(protocol: OtlpProtocol): PushMetricExporter {
+function otlpTraceExporter(protocol: OtlpProtocol, settings: OtlpSettings): SpanExporter {
+  if (protocol === 'http/json') {
+    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    return new OTLPTraceExporter(settings as never);
+  }
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter(settings as never);
+}
+
+function otlpMetricExporter(protocol: OtlpProtocol, settings: OtlpSettings): PushMetricExporter {
   if (protocol === 'http/json') {
     const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
-    return new OTLPMetricExporter();
+    return new OTLPMetricExporter(settings as never);
   }
   const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter();
+  return new OTLPMetricExporter(settings as never);
 }

@@ -1,7 +1,8 @@
 import { DiagLogLevel } from '@opentelemetry/api';
+import { accessSync, constants, statSync } from 'node:fs';
 import { DEFAULT_CACHE_TYPE_PATTERN, compileCacheTypePattern } from './cache/CacheTypes';
 import type { IntegrationRule } from './IntegrationPolicy';
-import { clip, warn, warnOnce } from './log';
+import { clip, warn } from './log';
 
 /** Everything tenantscope reads from the environment, validated. */
 export interface TenantScopeConfig {
@@ -15,6 +16,14 @@ export interface TenantScopeConfig {
    * empty) and empty otherwise. Empty: nothing is shipped, the log lines still carry trace and tenant fields.
    */
   readonly logsExporters: readonly ('otlp' | 'console')[];
+  /** Where OTLP traces and metrics go (resolved and validated here; '' when that exporter is off). */
+  readonly otlpTracesUrl: string;
+  readonly otlpMetricsUrl: string;
+  /** Per-export timeout and compression of each OTLP signal (`OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` / `_COMPRESSION`). */
+  readonly otlpTracesTimeoutMillis: number;
+  readonly otlpMetricsTimeoutMillis: number;
+  readonly otlpTracesCompression: 'gzip' | 'none';
+  readonly otlpMetricsCompression: 'gzip' | 'none';
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
   readonly otlpLogsProtocol: OtlpProtocol;
@@ -54,6 +63,10 @@ export interface TenantScopeConfig {
   readonly keepErrors: boolean;
   readonly keepSlowMs: number;
   readonly keepModelCostUsd: number;
+  /** One deadline (ms) for flush-at-exit and shutdown(); what is left then is counted as dropped. */
+  readonly shutdownTimeoutMillis: number;
+  /** Prometheus series (a histogram label set counts its buckets, sum and count) per metric family. */
+  readonly maxSeries: number;
   /** Bounds on spans held until their local root ends. */
   readonly traceMaxSpans: number;
   readonly bufferMaxSpans: number;
@@ -116,16 +129,57 @@ const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always
 const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'];
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
-/** Reads the log level alone, so the logger can be set before anything else is parsed. */
+/**
+ * Reads the log level alone, so the logger can be set before anything else is parsed. Silent: a bad value is
+ * reported by {@link loadConfig}, which runs once the logger is in place (a warning before it would be lost).
+ */
 export function loadLogLevel(env: Env): DiagLogLevel {
   const raw = str(env, 'OTEL_LOG_LEVEL');
-  if (raw === undefined) return DiagLogLevel.INFO;
-  const level = LOG_LEVELS[raw.toLowerCase()];
-  if (level === undefined) {
-    warnOnce('OTEL_LOG_LEVEL', `OTEL_LOG_LEVEL="${clip(raw)}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}; using "info"`);
-    return DiagLogLevel.INFO;
+  return raw === undefined ? DiagLogLevel.INFO : (LOG_LEVELS[raw.toLowerCase()] ?? DiagLogLevel.INFO);
+}
+
+function logLevel(env: Env): DiagLogLevel {
+  const raw = str(env, 'OTEL_LOG_LEVEL');
+  if (raw !== undefined && LOG_LEVELS[raw.toLowerCase()] === undefined) {
+    warn(`OTEL_LOG_LEVEL="${clip(raw)}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}; using "info"`);
   }
-  return level;
+  return loadLogLevel(env);
+}
+
+/** The OTLP/HTTP default base URL (specification). */
+export const OTLP_DEFAULT_ENDPOINT = 'http://localhost:4318';
+
+/**
+ * The URL one signal's OTLP exporter posts to, as the specification resolves it: the signal's own variable used as
+ * given, else the general one with `v1/<signal>` appended, else the default. A value that is not an http(s) URL logs
+ * one line naming the variable and the URL used instead (the upstream exporter's own warning names neither).
+ */
+function otlpUrl(env: Env, signal: 'TRACES' | 'METRICS', general: string | undefined): string {
+  const path = signal === 'TRACES' ? 'v1/traces' : 'v1/metrics';
+  const fallback = (general ?? OTLP_DEFAULT_ENDPOINT).replace(/\/?$/, '/') + path;
+  const name = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
+  const own = str(env, name);
+  if (own === undefined) return fallback;
+  if (isHttpUrl(own)) return own;
+  warn(`${name}="${clip(own)}" is not an http(s) URL; using "${fallback}"`);
+  return fallback;
+}
+
+function otlpBase(env: Env): string | undefined {
+  const v = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (v === undefined) return undefined;
+  if (isHttpUrl(v)) return v;
+  warn(`OTEL_EXPORTER_OTLP_ENDPOINT="${clip(v)}" is not an http(s) URL; using "${OTLP_DEFAULT_ENDPOINT}"`);
+  return undefined;
+}
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -151,15 +205,27 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   }
   // Read once: both signals fall back to it, and a bad value must log one line, not one per signal.
   const otlpProtocol = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', PROTOCOLS);
+  const otlpGeneral = tracesExporters.includes('otlp') || metricsExporters.includes('otlp') ? otlpBase(env) : undefined;
+  const otlpTimeout = int(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000);
+  const otlpCompression = oneOf<'gzip' | 'none'>(env, 'OTEL_EXPORTER_OTLP_COMPRESSION', 'none', COMPRESSIONS);
+  for (const name of CERTIFICATE_VARIABLES) readableFile(env, name);
+  for (const name of HEADER_VARIABLES) headerList(env, name);
+  resourceAttributes(env);
   const hashKey = str(env, 'TENANTSCOPE_TENANT_HASH_KEY');
   if (hashKey !== undefined && hashKey.length < 16) {
     warn('TENANTSCOPE_TENANT_HASH_KEY is shorter than 16 characters; it is used, but a longer random key is safer');
   }
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
-    logLevel: loadLogLevel(env),
+    logLevel: logLevel(env),
     tracesExporters: [...new Set(tracesExporters)],
     metricsExporters: [...new Set(metricsExporters)],
+    otlpTracesUrl: tracesExporters.includes('otlp') ? otlpUrl(env, 'TRACES', otlpGeneral) : '',
+    otlpMetricsUrl: metricsExporters.includes('otlp') ? otlpUrl(env, 'METRICS', otlpGeneral) : '',
+    otlpTracesTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpMetricsTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpTracesCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', otlpCompression, COMPRESSIONS),
+    otlpMetricsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', otlpCompression, COMPRESSIONS),
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
     logsExporters: [...new Set(logsExporters)],
@@ -168,12 +234,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
-    batchSpanProcessor: {
-      scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
-      exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
-      maxQueueSize: int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000),
-      maxExportBatchSize: int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000),
-    },
+    batchSpanProcessor: batchSettings(env),
     batchLogRecordProcessor: batchLogRecordProcessor(env),
     propagators: list(env, 'OTEL_PROPAGATORS', ['tracecontext', 'baggage'], PROPAGATORS),
     enabledInstrumentations:
@@ -209,6 +270,8 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     maxIntegrations: int(env, 'TENANTSCOPE_MAX_INTEGRATIONS', 100, 1, 10_000),
     runtimeMetrics: bool(env, 'TENANTSCOPE_RUNTIME_METRICS', true),
     processMetrics: bool(env, 'TENANTSCOPE_PROCESS_METRICS', true),
+    shutdownTimeoutMillis: int(env, 'TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', 5000, 0, 600_000),
+    maxSeries: int(env, 'TENANTSCOPE_MAX_SERIES', 20_000, 100, 10_000_000),
   };
 }
 
@@ -287,6 +350,91 @@ function batchLogRecordProcessor(env: Env): TenantScopeConfig['batchLogRecordPro
     maxQueueSize,
     maxExportBatchSize,
   };
+}
+
+function batchSettings(env: Env): TenantScopeConfig['batchSpanProcessor'] {
+  const maxQueueSize = int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000);
+  let maxExportBatchSize = int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000);
+  if (maxExportBatchSize > maxQueueSize) {
+    warn(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE="${maxExportBatchSize}" is more than OTEL_BSP_MAX_QUEUE_SIZE; using ${maxQueueSize}`);
+    maxExportBatchSize = maxQueueSize;
+  }
+  return {
+    scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
+    exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
+    maxQueueSize,
+    maxExportBatchSize,
+  };
+}
+const COMPRESSIONS = ['gzip', 'none'];
+const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_'].flatMap((s) =>
+  ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((k) => `OTEL_EXPORTER_OTLP_${s}${k}`)
+);
+
+const HEADER_VARIABLES = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS'];
+
+/**
+ * One line for the entries of an OTLP headers variable that the exporter will skip (not `key=value`, or not
+ * percent-decodable). Values are never echoed: headers carry credentials.
+ */
+function headerList(env: Env, name: string): void {
+  const v = str(env, name);
+  if (v === undefined) return;
+  const bad: string[] = [];
+  v.split(',').forEach((entry, i) => {
+    const pair = entry.split(';')[0];
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, Math.max(0, eq)).trim();
+    const value = pair.slice(eq + 1).trim();
+    let ok = eq > 0 && key !== '' && value !== '';
+    if (ok) {
+      try {
+        decodeURIComponent(key);
+        decodeURIComponent(value);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) bad.push(`entry ${i + 1}`);
+  });
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not "key=value" (values are not shown); those entries are skipped`);
+}
+
+/** One line when OTEL_RESOURCE_ATTRIBUTES is malformed: the resource detector then ignores the whole variable. */
+function resourceAttributes(env: Env): void {
+  const v = str(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  if (v === undefined) return;
+  for (const entry of v.split(',')) {
+    if (entry.trim() === '') continue;
+    const kv = entry.split('=');
+    let ok = kv.length === 2 && kv[0].trim() !== '';
+    if (ok) {
+      try {
+        ok = decodeURIComponent(kv[0].trim()).length <= 255 && decodeURIComponent(kv[1].trim()).length <= 255;
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      warn(`OTEL_RESOURCE_ATTRIBUTES: "${clip(entry)}" is not key=value (percent-encoded, at most 255 characters each); the whole variable is ignored`);
+      return;
+    }
+  }
+}
+
+/** Warns (one line) when a certificate variable names no readable regular file; the exporter then goes without it. */
+function readableFile(env: Env, name: string): void {
+  const v = str(env, name);
+  if (v === undefined) return;
+  try {
+    if (statSync(v).isFile()) {
+      accessSync(v, constants.R_OK);
+      return;
+    }
+  } catch {
+    // reported below
+  }
+  warn(`${name}="${clip(v)}" is not a readable file; the OTLP exporter goes without it`);
 }
 
 function protocol(env: Env, signalName: string, general: OtlpProtocol): OtlpProtocol {

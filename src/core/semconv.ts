@@ -216,6 +216,65 @@ export const METRIC_LOGS_DROPPED: MetricSpec = {
   unit: '',
   labels: ['reason'],
 };
+// --- Export health (issue 12): what happened to what was handed to the exporters ---
+/** `outcome` values of the export families. */
+export const OUTCOME_DELIVERED = 'delivered';
+export const OUTCOME_FAILED = 'failed';
+export const OUTCOME_DROPPED = 'dropped';
+/** `reason` values: why an export failed (besides `http_<status>`) or why items were dropped before one. */
+export const REASON_REFUSED = 'refused';
+export const REASON_TIMEOUT = 'timeout';
+export const REASON_NETWORK = 'network';
+export const REASON_OTHER = 'other';
+export const REASON_QUEUE_FULL = 'queue_full';
+export const REASON_SHUTDOWN_DEADLINE = 'shutdown_deadline';
+export const REASON_AFTER_SHUTDOWN = 'after_shutdown';
+export const METRIC_EXPORT_SPANS_ATTEMPTED: MetricSpec = {
+  name: 'tenantscope.export.spans.attempted',
+  promName: 'tenantscope_export_spans_attempted_total',
+  description: 'Spans handed to the trace exporter in an export call (a span retried within one export counts once)',
+  unit: '',
+  labels: [],
+};
+export const METRIC_EXPORT_SPANS: MetricSpec = {
+  name: 'tenantscope.export.spans',
+  promName: 'tenantscope_export_spans_total',
+  description:
+    'Spans by what became of them at the trace exporter: "delivered", "failed" (reason: refused, timeout, network, http_<status>, shutdown_deadline, other) or "dropped" before an export (reason: queue_full, shutdown_deadline, after_shutdown)',
+  unit: '',
+  labels: ['outcome', 'reason'],
+};
+export const METRIC_EXPORT_QUEUE: MetricSpec = {
+  name: 'tenantscope.export.queue.spans',
+  promName: 'tenantscope_export_queue_spans',
+  description: 'Spans waiting in the trace export queue (OTEL_BSP_MAX_QUEUE_SIZE bounds it)',
+  unit: '{span}',
+  labels: [],
+  kind: 'gauge',
+};
+export const METRIC_EXPORT_POINTS_ATTEMPTED: MetricSpec = {
+  name: 'tenantscope.export.metric_points.attempted',
+  promName: 'tenantscope_export_metric_points_attempted_total',
+  description: 'Metric data points handed to the OTLP metric exporter in an export call',
+  unit: '',
+  labels: [],
+};
+export const METRIC_EXPORT_POINTS: MetricSpec = {
+  name: 'tenantscope.export.metric_points',
+  promName: 'tenantscope_export_metric_points_total',
+  description: 'Metric data points by what became of them at the OTLP metric exporter: "delivered", "failed" (reason as for spans) or "dropped" (reason: shutdown_deadline)',
+  unit: '',
+  labels: ['outcome', 'reason'],
+};
+
+// --- Series budget (issue 12) ---
+export const METRIC_SERIES_FOLDED: MetricSpec = {
+  name: 'tenantscope.series.folded',
+  promName: 'tenantscope_series_folded_total',
+  description: 'Label sets folded by the per-family series budget (TENANTSCOPE_MAX_SERIES): endpoint, then tenant into "overflow"',
+  unit: '',
+  labels: ['metric'],
+};
 
 // --- Seed catalog (AI model calls) and GenAI semantic-convention client metrics ---
 /** Reserved `model` label value for a model past the distinct-model limit (and for no model at all). */

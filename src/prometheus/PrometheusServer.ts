@@ -23,6 +23,34 @@ export interface PrometheusServerOptions {
   ownServers?: OwnServers;
   /** Longest stretch of serialisation before yielding to the event loop. */
   sliceMillis?: number;
+  /** A finished exposition younger than this is served again instead of serialising anew (default 1000 ms). */
+  cacheMillis?: number;
+  /** Scrapes answered at once (default 4); more wait in a queue of `maxQueued` (default 64), past it: 503. */
+  maxConcurrent?: number;
+  maxQueued?: number;
+  /** Least time between the starts of two answers, so a scrape storm cannot take the event loop (default 100 ms). */
+  minIntervalMillis?: number;
+  /**
+   * Bytes per second answers may start at, over all scrapers (default 8 MB/s): the interval between two answers
+   * grows with the exposition's size (a 10 MB one: 1.25 s), so a storm never costs more than that much writing.
+   */
+  maxBytesPerSecond?: number;
+  /** A scraper that takes nothing for this long is cut off (default 10 s); no answer takes longer than `maxAnswerMillis` (default 30 s). */
+  idleTimeoutMillis?: number;
+  maxAnswerMillis?: number;
+}
+
+/** One serialisation, shared by every scrape that arrives while it runs or within the cache time after it. */
+interface Exposition {
+  readonly chunks: Buffer[];
+  done: boolean;
+  /** Every reader left before the end: the serialisation stopped, and this exposition is incomplete. */
+  stopped: boolean;
+  error: unknown;
+  readers: number;
+  finishedAt: number;
+  /** Wakes the readers waiting for the next chunk. */
+  wake: Set<() => void>;
 }
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -39,12 +67,32 @@ export class PrometheusServer extends MetricReader {
   private readonly _store: MetricStore;
   private readonly _sliceMillis: number;
   private readonly _listening: Promise<number | undefined>;
+  private readonly _limits: Required<Omit<PrometheusServerOptions, 'host' | 'port' | 'store' | 'ownServers' | 'sliceMillis'>>;
+  private _shared: Exposition | undefined;
+  private readonly _waiting: ServerResponse[] = [];
+  private _answering = 0;
+  private _lastStart = -Infinity;
+  /** Size of the last complete exposition (paces answers, see `maxBytesPerSecond`). */
+  private _lastBytes = 0;
+  private _pacer: NodeJS.Timeout | undefined;
 
   constructor(options: PrometheusServerOptions) {
     super();
     this._store = options.store;
     this._sliceMillis = options.sliceMillis ?? 8;
+    this._limits = {
+      cacheMillis: options.cacheMillis ?? 1000,
+      maxConcurrent: options.maxConcurrent ?? 4,
+      maxQueued: options.maxQueued ?? 64,
+      minIntervalMillis: options.minIntervalMillis ?? 100,
+      maxBytesPerSecond: options.maxBytesPerSecond ?? 8 * 1024 * 1024,
+      idleTimeoutMillis: options.idleTimeoutMillis ?? 10_000,
+      maxAnswerMillis: options.maxAnswerMillis ?? 30_000,
+    };
     this._server = createServer((req, res) => this._handle(req, res));
+    // Slow or silent clients cannot hold a socket: headers within 10 s, an idle keep-alive socket closes after 5 s.
+    this._server.headersTimeout = 10_000;
+    this._server.requestTimeout = 15_000;
     options.ownServers?.mark(this._server);
     // Our server must never keep the app alive.
     this._server.unref();
@@ -70,10 +118,17 @@ export class PrometheusServer extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
 
   protected override async onShutdown(): Promise<void> {
+    if (this._pacer !== undefined) clearTimeout(this._pacer);
+    for (const res of this._waiting.splice(0)) res.destroy();
     await new Promise<void>((resolve) => {
       this._server.close(() => resolve());
       this._server.closeAllConnections?.();
     });
+  }
+
+  /** Scrapes being answered now (for tests and self-checks). */
+  get answering(): number {
+    return this._answering;
   }
 
   private _handle(req: IncomingMessage, res: ServerResponse): void {
@@ -83,17 +138,123 @@ export class PrometheusServer extends MetricReader {
       res.end('Not found. Metrics are served at /metrics\n');
       return;
     }
+    // A scrape that takes too long overall (waiting in line included) is cut off.
+    const cap = setTimeout(() => res.destroy(), this._limits.maxAnswerMillis);
+    cap.unref();
+    res.once('close', () => {
+      clearTimeout(cap);
+      const i = this._waiting.indexOf(res);
+      if (i !== -1) this._waiting.splice(i, 1);
+    });
+    if (this._waiting.length >= this._limits.maxQueued) {
+      res.statusCode = 503;
+      res.setHeader('Retry-After', '1');
+      res.end('Too many scrapes at once\n');
+      return;
+    }
+    this._waiting.push(res);
+    this._pump();
+  }
+
+  /**
+   * Starts waiting answers while fewer than `maxConcurrent` run, at most one per `minIntervalMillis`: a storm of
+   * scrapers then waits in line (each looping scraper is held, not answered at once) instead of taking the loop.
+   */
+  private _pump(): void {
+    while (this._waiting.length > 0 && this._answering < this._limits.maxConcurrent) {
+      const interval = Math.max(this._limits.minIntervalMillis, (this._lastBytes * 1000) / this._limits.maxBytesPerSecond);
+      const wait = this._lastStart + interval - performance.now();
+      if (wait > 0) {
+        if (this._pacer === undefined) {
+          this._pacer = setTimeout(() => {
+            this._pacer = undefined;
+            this._pump();
+          }, wait);
+          this._pacer.unref();
+        }
+        return;
+      }
+      const res = this._waiting.shift() as ServerResponse;
+      this._lastStart = performance.now();
+      this._answering++;
+      void this._answer(res)
+        .catch((err) => logError('serving /metrics failed', err))
+        .finally(() => {
+          this._answering--;
+          this._pump();
+        });
+    }
+  }
+
+  /** Writes the shared exposition to `res`, honouring backpressure; stops when the client is gone. */
+  private async _answer(res: ServerResponse): Promise<void> {
+    if (res.destroyed) return;
+    // A client that stops reading (or never reads) is cut off.
+    res.setTimeout(this._limits.idleTimeoutMillis, () => res.destroy());
     res.setHeader('Content-Type', CONTENT_TYPE);
-    // Honour backpressure: chunks written past a full socket buffer pile up, and Node then encodes the whole
-    // pile in one synchronous writev (bench/scrape.bench.ts, 30,000 series: a 0.4 s stall before this wait).
-    // A scraper that hangs up stops the serialisation (drained resolves false) instead of leaving it waiting.
-    this.serialize((chunk) => (res.destroyed ? Promise.resolve(false) : res.write(chunk) ? undefined : drained(res)))
-      .then(() => res.end())
-      .catch((err) => {
-        logError('serving /metrics failed', err);
+    if (res.req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const e = this._exposition();
+    e.readers++;
+    try {
+      let i = 0;
+      for (;;) {
+        if (res.destroyed) return;
+        if (i < e.chunks.length) {
+          // Honour backpressure: chunks written past a full socket buffer pile up (bench/scrape.bench.ts).
+          if (!res.write(e.chunks[i++]) && !(await drained(res))) return;
+          continue;
+        }
+        if (e.done) break;
+        await new Promise<void>((resolve) => e.wake.add(resolve));
+      }
+      if (e.error !== undefined) {
         if (!res.headersSent) res.statusCode = 500;
-        res.end(`# error: ${describeError(err)}\n`);
+        res.end(`# error: ${describeError(e.error)}\n`);
+        return;
+      }
+      res.end();
+    } finally {
+      e.readers--;
+    }
+  }
+
+  /** The exposition in progress or finished less than `cacheMillis` ago, else a new one (serialised once). */
+  private _exposition(): Exposition {
+    const cur = this._shared;
+    if (cur !== undefined && !cur.stopped && cur.error === undefined && (!cur.done || performance.now() - cur.finishedAt < this._limits.cacheMillis)) {
+      return cur;
+    }
+    const e: Exposition = { chunks: [], done: false, stopped: false, error: undefined, readers: 0, finishedAt: 0, wake: new Set() };
+    this._shared = e;
+    const wake = (): void => {
+      const w = [...e.wake];
+      e.wake.clear();
+      for (const f of w) f();
+    };
+    void this.serialize((chunk) => {
+      // Nobody is reading any more (every scraper hung up): stop rather than serialise for no one.
+      if (e.readers === 0) {
+        e.stopped = true;
+        return Promise.resolve(false);
+      }
+      e.chunks.push(Buffer.from(chunk, 'utf8'));
+      wake();
+      return undefined;
+    })
+      .catch((err: unknown) => {
+        logError('serving /metrics failed', err);
+        e.error = err;
+      })
+      .finally(() => {
+        e.done = true;
+        e.finishedAt = performance.now();
+        if (!e.stopped) this._lastBytes = e.chunks.reduce((n, c) => n + c.length, 0);
+        wake();
       });
+    return e;
   }
 
   /**

@@ -52,6 +52,25 @@ test('promtool accepts deploy/prometheus/prometheus.yml with its rule files, and
   }
 });
 
+test('the pipeline alerts fire on failing exports and a reached series budget (promtool test rules), and a broken expectation fails', (t) => {
+  if (!has('promtool')) return t.skip('promtool is not installed (Debian package prometheus)');
+  const tests = join(ROOT, 'deploy', 'alerts.test.yml');
+  const ok = spawnSync('promtool', ['test', 'rules', tests], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /SUCCESS/);
+  const dir = mkdtempSync(join(tmpdir(), 'deploy-alerts-'));
+  try {
+    writeFileSync(join(dir, 'alerts.yml'), readFileSync(join(ROOT, 'deploy', 'alerts.yml'), 'utf8'));
+    // Expect the span alert on instance b (7 failures, long ago, never increasing): promtool must disagree.
+    writeFileSync(join(dir, 'alerts.test.yml'), readFileSync(tests, 'utf8').replace("instance: 'a:9464', reason: refused", "instance: 'b:9464', reason: refused"));
+    const bad = spawnSync('promtool', ['test', 'rules', join(dir, 'alerts.test.yml')], { encoding: 'utf8' });
+    assert.equal(bad.status, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout + bad.stderr, /FAILED/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('docker-compose validates docker-compose.yml, lists the stack, and rejects a dependency on an undefined service', (t) => {
   if (!has('docker-compose')) return t.skip('docker-compose is not installed (Debian package docker-compose; .ci/run installs it); the compose file is still checked statically below');
   const q = spawnSync('docker-compose', ['-f', COMPOSE, 'config', '-q'], { encoding: 'utf8', cwd: ROOT });

@@ -198,8 +198,25 @@ export interface ReceivedMetric {
 
 export type Encoding = 'protobuf' | 'json';
 
+/**
+ * How the receiver misbehaves, for fault tests (a small local stand-in for a failing Collector): answer with an
+ * HTTP status and keep nothing; read the request and never answer (blackhole); answer after a delay (slow, then
+ * kept); or send a 200 header and then one byte every `everyMs`, never ending (drip).
+ */
+export type ReceiverFault =
+  | { kind: 'status'; status: number }
+  | { kind: 'blackhole' }
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'drip'; everyMs: number };
+
 /** A running receiver. */
 export interface OtlpReceiver {
+  /** The current fault, if any (set it at any time; undefined = healthy). */
+  fault: ReceiverFault | undefined;
+  /** Requests answered with a fault, per path. */
+  readonly faulted: string[];
+  /** Most requests to one path open at the same time (the "one export in flight per signal" check). */
+  readonly maxInFlight: Record<string, number>;
   readonly port: number;
   /** `http://127.0.0.1:<port>`, for `OTEL_EXPORTER_OTLP_ENDPOINT`. */
   readonly endpoint: string;
@@ -220,7 +237,9 @@ export interface OtlpReceiver {
 }
 
 /** Starts a receiver on 127.0.0.1 and a free port. */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: { port?: number } = {}): Promise<OtlpReceiver> {
+  const faulted: string[] = [];
+  const timers = new Set<NodeJS.Timeout>();
   const spans: ReceivedSpan[] = [];
   const metrics: ReceivedMetric[] = [];
   const logs: ReceivedLog[] = [];
@@ -229,9 +248,30 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const waiters = new Set<() => void>();
   let batch = 0;
 
+  const inFlight: Record<string, number> = {};
+  const maxInFlight: Record<string, number> = {};
   const server: Server = createServer((req, res) => {
+    const path = req.url ?? '';
+    inFlight[path] = (inFlight[path] ?? 0) + 1;
+    maxInFlight[path] = Math.max(maxInFlight[path] ?? 0, inFlight[path]);
+    res.once('close', () => inFlight[path]--);
     readBody(req)
-      .then((body) => {
+      .then(async (body) => {
+        const fault = receiver.fault;
+        if (fault !== undefined && fault.kind !== 'slow') {
+          faulted.push(`${req.method} ${req.url}`);
+          if (fault.kind === 'status') {
+            res.statusCode = fault.status;
+            res.end();
+          } else if (fault.kind === 'drip') {
+            res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
+            const t = setInterval(() => res.write('\0'), fault.everyMs);
+            timers.add(t);
+            res.on('close', () => clearInterval(t));
+          }
+          return;
+        }
+        if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs));
         const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
         requests.push(`${req.method} ${req.url} ${type}`);
         if (req.method !== 'POST' || (req.url !== '/v1/traces' && req.url !== '/v1/metrics' && req.url !== '/v1/logs')) {
@@ -276,10 +316,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
   });
 
-  return {
+  const receiver: OtlpReceiver = {
+    fault: undefined,
+    faulted,
+    maxInFlight,
     port,
     endpoint: `http://127.0.0.1:${port}`,
     spans,
@@ -320,6 +363,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       return found;
     },
     clear() {
+      faulted.length = 0;
       spans.length = 0;
       metrics.length = 0;
       logs.length = 0;
@@ -327,12 +371,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       errors.length = 0;
     },
     close() {
+      for (const t of timers) clearInterval(t);
       return new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
     },
   };
+  return receiver;
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {

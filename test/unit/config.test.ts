@@ -118,7 +118,28 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['TENANTSCOPE_MAX_LABEL_VALUES', '0', 'maxLabelValues'],
   ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', '5', 'queueDepthTimeoutMs'],
   ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 'soon', 'queueDepthTimeoutMs'],
+  ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not-a-url', 'otlpTracesUrl'],
+  ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://collector/v1/traces', 'otlpTracesUrl'],
+  ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'collector:4318', 'otlpMetricsUrl'],
+  ['OTEL_EXPORTER_OTLP_TIMEOUT', 'soon', 'otlpTracesTimeoutMillis'],
+  ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zip', 'otlpMetricsCompression'],
+  ['TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', '-1', 'shutdownTimeoutMillis'],
+  ['TENANTSCOPE_MAX_SERIES', '5', 'maxSeries'],
 ];
+
+test('OTLP URLs: the signal variable as given, else the general one with v1/<signal> appended, else localhost:4318', () => {
+  assert.equal(DEFAULTS.otlpTracesUrl, 'http://localhost:4318/v1/traces');
+  assert.equal(DEFAULTS.otlpMetricsUrl, 'http://localhost:4318/v1/metrics');
+  const c = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://m.example/ingest' });
+  assert.equal(c.otlpTracesUrl, 'http://collector:4318/v1/traces');
+  assert.equal(c.otlpMetricsUrl, 'https://m.example/ingest');
+  assert.deepEqual(warnings, []);
+});
+
+test('a bad OTLP endpoint names the variable and the URL used instead', () => {
+  loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not-a-url' });
+  assert.deepEqual(warnings, ['tenantscope: OTEL_EXPORTER_OTLP_ENDPOINT="not-a-url" is not an http(s) URL; using "http://localhost:4318"']);
+});
 
 for (const [name, value, field] of BAD) {
   test(`${name}=${JSON.stringify(value)} falls back to the default with exactly one warning naming it`, () => {

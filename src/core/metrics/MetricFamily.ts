@@ -1,5 +1,5 @@
 import type { Attributes, HrTime } from '@opentelemetry/api';
-import type { MetricSpec } from '../semconv';
+import { ENDPOINT_OVERFLOW, TENANT_OVERFLOW, type MetricSpec } from '../semconv';
 
 /** Prometheus label name for an OTLP attribute key (what the Collector's translation does). */
 export function promLabelName(key: string): string {
@@ -133,14 +133,54 @@ export class HistogramSeries {
   }
 }
 
-abstract class Family<S> {
+/**
+ * The series budget of a family: at most `maxSeries` Prometheus series (a histogram label set counts its buckets,
+ * `+Inf`, `_sum` and `_count`, as Prometheus does). Past it a new label set folds, in this order: its `endpoint`
+ * into `overflow` (these folded series may use a further tenth of the budget), then also its tenant into `overflow`
+ * (always allowed: what is left is bounded by the other labels' own limits). Counts go to the folded series, so sums
+ * are preserved; `onFold` is told once per label set folded.
+ */
+export interface SeriesBudget {
+  readonly maxSeries: number;
+  readonly onFold?: (family: MetricSpec) => void;
+}
+
+export abstract class Family<S> {
   readonly promLabelNames: readonly string[];
   protected readonly _byKey = new Map<string, S>();
   /** Series in creation order, for export. */
   readonly series: S[] = [];
+  /** Label sets the budget allows before folding, and the further ones allowed for endpoint-folded sets. */
+  private _maxSets: number;
+  private _reserveSets: number;
+  private readonly _endpointAt: number;
+  private readonly _tenantAt: number;
+  private readonly _onFold: ((family: MetricSpec) => void) | undefined;
 
-  constructor(readonly spec: MetricSpec) {
+  constructor(
+    readonly spec: MetricSpec,
+    budget: SeriesBudget | undefined,
+    seriesPerSet: number
+  ) {
     this.promLabelNames = spec.labels.map(promLabelName);
+    this._endpointAt = spec.labels.indexOf('endpoint');
+    this._tenantAt = Math.max(spec.labels.indexOf('tenant_id'), spec.labels.indexOf('tenant.id'));
+    const foldable = this._endpointAt >= 0 || this._tenantAt >= 0;
+    this._maxSets = budget === undefined || !foldable ? Infinity : Math.max(1, Math.floor(budget.maxSeries / seriesPerSet));
+    this._reserveSets = this._endpointAt >= 0 ? Math.ceil(this._maxSets / 10) : 0;
+    this._onFold = budget?.onFold;
+  }
+
+  /**
+   * Gives this family and `other` the smaller of their two budgets in label sets, for families whose series a
+   * processor creates together in one array (the span-metrics counter and histogram): they then fold alike.
+   */
+  shareBudget(other: Family<unknown>): void {
+    const sets = Math.min(this._maxSets, other._maxSets);
+    for (const f of [this, other] as Family<unknown>[]) {
+      f._maxSets = sets;
+      f._reserveSets = f._endpointAt >= 0 && sets !== Infinity ? Math.ceil(sets / 10) : 0;
+    }
   }
 
   /** True when a series with these label values exists. */
@@ -150,22 +190,48 @@ abstract class Family<S> {
 
   /**
    * Gets or creates the series for these label values (in `spec.labels` order). Not for per-span use: cache the
-   * result. A new series keeps its numbers in `data` at `offset` when given (an existing one keeps its own).
+   * result. A new series keeps its numbers in `data` at `offset` when given (an existing one keeps its own, and so
+   * does one the series budget folded this label set into: callers use the returned series' `data`).
    */
   get(values: readonly string[], data?: SeriesData, offset?: number): S {
     const key = values.join('\u0000');
-    let s = this._byKey.get(key);
-    if (s === undefined) {
-      const attributes: Attributes = {};
-      const parts: string[] = [];
-      for (let i = 0; i < this.spec.labels.length; i++) {
-        attributes[this.spec.labels[i]] = values[i];
-        parts.push(`${this.promLabelNames[i]}="${escapeLabelValue(values[i])}"`);
-      }
-      s = this._create(attributes, parts.join(","), nowHr(), data, offset);
-      this._byKey.set(key, s);
-      this.series.push(s);
+    const s = this._byKey.get(key);
+    if (s !== undefined) return s;
+    if (this.series.length >= this._maxSets) return this._fold(values, data, offset);
+    return this._add(key, values, data, offset);
+  }
+
+  /** The series a new label set goes to once the budget is used up (see {@link SeriesBudget}). */
+  private _fold(values: readonly string[], data?: SeriesData, offset?: number): S {
+    let v = values;
+    if (this._endpointAt >= 0 && v[this._endpointAt] !== ENDPOINT_OVERFLOW) {
+      v = v.slice();
+      (v as string[])[this._endpointAt] = ENDPOINT_OVERFLOW;
+      this._onFold?.(this.spec);
+      const key = v.join('\u0000');
+      const s = this._byKey.get(key);
+      if (s !== undefined) return s;
+      if (this.series.length < this._maxSets + this._reserveSets) return this._add(key, v, data, offset);
     }
+    if (this._tenantAt >= 0 && v[this._tenantAt] !== TENANT_OVERFLOW) {
+      if (v === values) this._onFold?.(this.spec);
+      v = v.slice();
+      (v as string[])[this._tenantAt] = TENANT_OVERFLOW;
+    }
+    const key = v.join('\u0000');
+    return this._byKey.get(key) ?? this._add(key, v, data, offset);
+  }
+
+  private _add(key: string, values: readonly string[], data?: SeriesData, offset?: number): S {
+    const attributes: Attributes = {};
+    const parts: string[] = [];
+    for (let i = 0; i < this.spec.labels.length; i++) {
+      attributes[this.spec.labels[i]] = values[i];
+      parts.push(`${this.promLabelNames[i]}="${escapeLabelValue(values[i])}"`);
+    }
+    const s = this._create(attributes, parts.join(','), nowHr(), data, offset);
+    this._byKey.set(key, s);
+    this.series.push(s);
     return s;
   }
 
@@ -174,13 +240,24 @@ abstract class Family<S> {
 
 /** A monotonic counter family. */
 export class CounterFamily extends Family<CounterSeries> {
+  constructor(spec: MetricSpec, budget?: SeriesBudget) {
+    super(spec, budget, 1);
+  }
+
   protected _create(attributes: Attributes, labelText: string, start: HrTime, data?: SeriesData, offset?: number): CounterSeries {
     return new CounterSeries(attributes, labelText === '' ? '' : `{${labelText}}`, start, data, offset);
   }
 }
 
-/** A gauge family: an observed gauge or an up-down count (see `MetricSpec.kind`). */
+/**
+ * A gauge family: an observed gauge, an up-down count, or a value its owner sets (see `MetricSpec.kind`). Never
+ * folded by the series budget: its label sets are bounded where they are named.
+ */
 export class GaugeFamily extends Family<GaugeSeries> {
+  constructor(spec: MetricSpec) {
+    super(spec, undefined, 1);
+  }
+
   protected _create(attributes: Attributes, labelText: string, start: HrTime): GaugeSeries {
     return new GaugeSeries(attributes, labelText === '' ? '' : `{${labelText}}`, start);
   }
@@ -192,8 +269,9 @@ export class HistogramFamily extends Family<HistogramSeries> {
   /** Prometheus `le` values, formatted once. */
   readonly leText: readonly string[];
 
-  constructor(spec: MetricSpec) {
-    super(spec);
+  constructor(spec: MetricSpec, budget?: SeriesBudget) {
+    // Buckets, +Inf, _sum and _count: the Prometheus series one label set makes.
+    super(spec, budget, (spec.boundaries ?? []).length + 3);
     this.boundaries = spec.boundaries ?? [];
     this.leText = [...this.boundaries.map(formatNumber), '+Inf'];
   }

@@ -9,16 +9,21 @@ import {
   type MetricData,
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
-import type { MetricSpec } from '../semconv';
+import { METRIC_SERIES_FOLDED, type MetricSpec } from '../semconv';
 import { VERSION } from '../package';
 import { describeError, warnOnce } from '../log';
-import { CounterFamily, GaugeFamily, HistogramFamily, nowHr } from './MetricFamily';
+import { CounterFamily, GaugeFamily, HistogramFamily, nowHr, type CounterSeries, type SeriesBudget } from './MetricFamily';
 
 /**
  * Work run at collection time, before the families are read (observed gauges poll their sources). It must bound
  * its own time; the store awaits it and swallows what it throws.
  */
 export type CollectObserver = () => Promise<void> | void;
+
+export interface MetricStoreOptions {
+  /** Prometheus series per family before label sets fold (see {@link SeriesBudget}); unlimited when absent. */
+  maxSeries?: number;
+}
 
 /** Instrumentation scope our span-derived metrics are exported under. */
 export const SCOPE = { name: 'tenantscope', version: VERSION };
@@ -33,8 +38,23 @@ export class MetricStore implements MetricProducer {
   readonly histograms: HistogramFamily[] = [];
   readonly gauges: GaugeFamily[] = [];
   private readonly _observers: CollectObserver[] = [];
+  private readonly _budget: SeriesBudget | undefined;
+  private readonly _folded = new Map<string, CounterSeries>();
 
-  constructor(readonly resource: Resource) {}
+  constructor(
+    readonly resource: Resource,
+    options: MetricStoreOptions = {}
+  ) {
+    this._budget =
+      options.maxSeries === undefined ? undefined : { maxSeries: options.maxSeries, onFold: (spec) => this._countFold(spec) };
+  }
+
+  /** Counts a label set folded by the budget in `tenantscope_series_folded_total{metric}` (Prometheus name). */
+  private _countFold(spec: MetricSpec): void {
+    let s = this._folded.get(spec.promName);
+    if (s === undefined) this._folded.set(spec.promName, (s = this.counter(METRIC_SERIES_FOLDED).get([spec.promName])));
+    s.value++;
+  }
 
   /**
    * The counter family for `spec`, created on first use. Processors that share a family (RED and model usage both
@@ -42,7 +62,7 @@ export class MetricStore implements MetricProducer {
    */
   counter(spec: MetricSpec): CounterFamily {
     for (const c of this.counters) if (c.spec.name === spec.name) return c;
-    const f = new CounterFamily(spec);
+    const f = new CounterFamily(spec, this._budget);
     this.counters.push(f);
     return f;
   }
@@ -50,7 +70,7 @@ export class MetricStore implements MetricProducer {
   /** The histogram family for `spec`, created on first use (see {@link counter}). */
   histogram(spec: MetricSpec): HistogramFamily {
     for (const h of this.histograms) if (h.spec.name === spec.name) return h;
-    const f = new HistogramFamily(spec);
+    const f = new HistogramFamily(spec, this._budget);
     this.histograms.push(f);
     return f;
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { clip, warn, describeError } from '../log';
 import { PACKAGE_ROOT } from '../package';
@@ -41,6 +41,43 @@ export const PICO_PER_CENT = 1e10;
 export const SHIPPED_PRICES_FILE = join(PACKAGE_ROOT, 'data', 'prices.json');
 
 const MAX_USD_PER_MTOK = 100_000;
+/** Largest price file read (the shipped table is about 8 KB). */
+export const MAX_PRICE_FILE_BYTES = 1024 * 1024;
+
+class NotReadable extends Error {}
+
+/** The text of `file` if it is a regular file no larger than the cap; else throws {@link NotReadable}. */
+function readRegularFile(file: string): string {
+  const before = statSync(file);
+  if (!before.isFile()) throw new NotReadable(`is not a regular file (${fileKind(before)}); not read`);
+  if (before.size > MAX_PRICE_FILE_BYTES) throw new NotReadable(`is ${before.size} bytes, more than the ${MAX_PRICE_FILE_BYTES} allowed; not read`);
+  // O_NONBLOCK: a path swapped for a FIFO after the check must not block the open.
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotReadable(`is not a regular file (${fileKind(st)}); not read`);
+    const buf = Buffer.alloc(MAX_PRICE_FILE_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n > MAX_PRICE_FILE_BYTES) throw new NotReadable(`is more than the ${MAX_PRICE_FILE_BYTES} bytes allowed; not read`);
+    }
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a file';
+}
 const MEMO_LIMIT = 2000;
 /** Dated snapshot suffixes: `-2024-08-06`, `-20241022`, `-0613`. */
 const SNAPSHOT_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$/;
@@ -154,13 +191,17 @@ export class PriceTable {
     return undefined;
   }
 
-  /** Reads and validates a table file; returns the problem as a sentence when it is not usable. */
+  /**
+   * Reads and validates a table file; returns the problem as a sentence when it is not usable. Only a regular file
+   * of at most {@link MAX_PRICE_FILE_BYTES} is read: a FIFO would block the app's start for ever, `/dev/zero` would
+   * fill its memory. The file is opened non-blocking and checked again on the open descriptor.
+   */
   static parseFile(file: string): ParsedTable | string {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFile(file);
     } catch (err) {
-      return `cannot be read (${describeError(err)})`;
+      return err instanceof NotReadable ? err.message : `cannot be read (${describeError(err)})`;
     }
     let json: unknown;
     try {
