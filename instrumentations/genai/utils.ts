@@ -1,5 +1,5 @@
 import { warnOnce } from '../../src/core/log';
-import { costPico, PriceTable } from '../../src/core/pricing/PriceTable';
+import { PriceTable } from '../../src/core/pricing/PriceTable';
 import type { HostPolicy } from '../../src/core/tenant/HostPolicy';
 import { ModelCall, type Provider } from '../../src/core/ModelCall';
 import { OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION } from '../../src/core/semconv';
@@ -197,23 +197,25 @@ export function readAnthropicUsage(u: Record<string, unknown>, call: ModelCall):
 }
 
 /**
- * Prices `call` with `table`: sets `call.costPico` (undefined when the model is unknown, logged once per
- * model) and returns the cost in USD for the span, or undefined.
+ * Prices `call` with `table`: sets `call.costPico` (undefined when the provider/model pair is unpriced, logged
+ * once per pair) and returns the cost in USD for the span, or undefined. Integer pico-dollar arithmetic: the
+ * per-token prices that apply (condition, service tier, long-context tier) times the billed tokens.
  */
 export function priceCall(call: ModelCall, table: PriceTable): number | undefined {
   if (!call.usageKnown) return undefined;
   const model = call.pricedModel;
-  const entry = model === '' ? undefined : table.lookup(model);
+  const entry = model === '' ? undefined : table.lookup(call.provider, model);
   if (entry === undefined) {
     call.costPico = undefined;
-    warnOnce(`unpriced:${model.slice(0, 128)}`, `model "${model.slice(0, 128)}" is not in the price table ${table.version}: its tokens are counted, its cost is not`);
+    const m = model.slice(0, 128);
+    warnOnce(`unpriced:${call.provider}:${m}`, `model "${m}" of provider "${call.provider}" has no price in ${table.version}: its tokens are counted, its cost is not`);
     return undefined;
   }
   const tier = call.serviceTier;
-  if (tier !== undefined && tier !== 'default' && tier !== 'standard' && tier !== 'auto' && !entry.tiers.has(tier)) {
+  if (tier !== undefined && tier !== 'default' && tier !== 'standard' && tier !== 'auto' && tier !== 'standard_only' && !PriceTable.hasTier(entry, tier)) {
     warnOnce(`tier:${entry.model}:${tier.slice(0, 32)}`, `no "${tier.slice(0, 32)}" tier price for model "${entry.model}"; billed at its standard price`);
   }
-  const pico = costPico(PriceTable.pricesFor(entry, tier), call);
+  const pico = PriceTable.costOf(entry, call, tier, Date.now());
   call.costPico = pico;
   return pico / 1e12;
 }

@@ -25,7 +25,7 @@ test('the catalog has the seed, spanmetrics and health families', () => {
 
 test('every catalog promName is what the in-process exporter serves (Collector translation of name + unit)', () => {
   for (const [key, spec] of specs) {
-    const kind = spec.boundaries !== undefined ? 'histogram' : 'counter';
+    const kind = spec.type === 'gauge' ? 'gauge' : spec.boundaries !== undefined ? 'histogram' : 'counter';
     assert.equal(prometheusName(spec.name, spec.unit, kind), spec.promName, key);
   }
 });
