@@ -23,16 +23,18 @@ import { bodyText, classify, clipContent, headerOf, OPENAI_HOST, parseJsonObject
 const UPSTREAM_OPENAI_SCOPE = '@opentelemetry/instrumentation-openai';
 
 /**
- * One span per model API request, with GenAI semantic-convention attributes, usage, cost and time to first
- * chunk, for OpenAI (chat completions, Responses, embeddings, legacy completions) and Anthropic messages.
+ * One span per model API request, with GenAI semantic-convention attributes, usage, cost and streaming
+ * latency, for OpenAI (chat completions, Responses, embeddings, legacy completions), Anthropic messages,
+ * Google Gemini (generateContent, streamGenerateContent, embedContent, batchEmbedContents; Gemini API and
+ * Vertex AI) and OpenAI-compatible gateways (named by host).
  *
- * It works at the transport, the one layer every client shares: it wraps the global `fetch` (used by
- * `openai` 5–7, `@anthropic-ai/sdk`, and apps calling the APIs directly) and `openai` 4's
- * `APIClient.fetchWithTimeout` (which uses its own node-fetch shim). A request made while a GenAI client
- * span is active (the Anthropic SDK's own `anthropic.messages.create`, upstream instrumentation-openai's
- * span) enriches that span instead of starting a second one; the context key set during a call keeps an
- * inner fetch from being counted twice. Responses are observed as the caller reads them: the body is
- * never read ahead, and the caller gets the same Response object and promise.
+ * It works at the transport, the one layer every fetch-based client shares: it wraps the global `fetch` (used
+ * by `openai` 5–7, `@anthropic-ai/sdk`, `@google/genai`, the Vercel AI SDK's providers, and apps calling the
+ * APIs directly) and `openai` 4's `APIClient.fetchWithTimeout` (which uses its own node-fetch shim). A
+ * request made while a GenAI client span is active (the Anthropic SDK's own `anthropic.messages.create`,
+ * upstream instrumentation-openai's span, the AI SDK's `chat {model}` span) enriches that span instead of
+ * starting a second one; the context key set during a call keeps an inner fetch from being counted twice.
+ * Response bodies are observed as they are read, whichever way (see CallTracker); nothing is read ahead.
  */
 export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentationOptions> {
   private _settings: Settings | undefined;
@@ -85,9 +87,10 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
       const models = c.modelEndpoints ?? new ModelEndpointPolicy();
       s = this._settings = {
         prices: c.prices ?? new PriceTable(),
-        listed: new HostPolicy([...models.listed, ...(c.openaiUsageHosts ?? [])].filter((p) => p !== 'private' && p !== '*')),
-        usageHosts: new HostPolicy((c.openaiUsageHosts ?? []).filter((p) => p !== 'private')),
+        endpoints: models,
+        usageHosts: new HostPolicy((c.openaiUsageHosts ?? []).filter((p) => p !== 'private' && p !== '*')),
         capture: c.captureMessageContent === true,
+        bodyTimeoutMs: c.bodyTimeoutMs ?? 30_000,
       };
     }
     return s;
@@ -125,20 +128,19 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
       tracker.fail(err);
       throw err;
     }
-    try {
-      // Registered before the caller's own handlers, so the response is instrumented before anyone reads it.
-      if (p instanceof Promise) {
-        p.then(
-          (res: unknown) => tracker.onResponse(res),
-          (err: unknown) => tracker.fail(err)
-        );
-      } else {
-        tracker.end();
-      }
-    } catch {
+    if (!(p instanceof Promise)) {
       tracker.end();
+      return p;
     }
-    return p;
+    // The caller gets the response through the tracker: a fetch Response comes back with its body observed at
+    // the transport (see CallTracker); errors pass through unchanged.
+    return p.then(
+      (res: unknown) => tracker.onResponse(res),
+      (err: unknown) => {
+        tracker.fail(err);
+        throw err;
+      }
+    );
   }
 
   private _start(args: unknown[]): Started | undefined {
@@ -158,12 +160,12 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
     headers = init?.headers ?? headers;
     const url = new URL(href);
     const s = this._resolved();
-    const ep = classify(url, method as string, headers, s.listed);
+    const ep = classify(url, method as string, headers, s);
     if (ep === undefined) return undefined;
 
     const text = init !== undefined ? bodyText(init.body) : undefined;
     const json = parseJsonObject(text);
-    const requestModel = typeof json?.model === 'string' ? json.model : '';
+    const requestModel = ep.pathModel !== '' ? ep.pathModel : typeof json?.model === 'string' ? json.model : '';
     let callArgs = args;
     let hide = false;
     if (ep.streamUsage && json?.stream === true && text !== undefined && init !== undefined && this._asksUsage(url, s)) {
@@ -199,7 +201,8 @@ export class GenAIInstrumentation extends InstrumentationBase<GenAIInstrumentati
     const call = new ModelCall(ep.provider, ep.operation, requestModel, scope !== UPSTREAM_OPENAI_SCOPE);
     setModelCall(span, call);
     if (s.capture && json !== undefined) {
-      const msgs = ep.kind === 'responses' ? json.input : ep.kind === 'embeddings' ? undefined : (json.messages ?? json.prompt);
+      const msgs =
+        ep.kind === 'responses' ? json.input : ep.kind === 'embeddings' || ep.kind === 'gemini_embed' ? undefined : ep.kind === 'gemini' ? json.contents : (json.messages ?? json.prompt);
       if (msgs !== undefined) span.setAttribute(ATTR_GEN_AI_INPUT_MESSAGES, clipContent(JSON.stringify(msgs)));
     }
     const tracker = new CallTracker(span, scope === undefined, call, ep, s, hide);

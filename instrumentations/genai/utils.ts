@@ -1,29 +1,32 @@
 import { warnOnce } from '../../src/core/log';
 import { PriceTable } from '../../src/core/pricing/PriceTable';
-import type { HostPolicy } from '../../src/core/tenant/HostPolicy';
 import { ModelCall, type Provider } from '../../src/core/ModelCall';
 import { OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION } from '../../src/core/semconv';
+import type { Settings } from './internal-types';
 
 /** Hosts that speak the OpenAI API and accept `stream_options`. */
 export const OPENAI_HOST = 'api.openai.com';
 export const ANTHROPIC_HOST = 'api.anthropic.com';
+export const GEMINI_HOST = 'generativelanguage.googleapis.com';
+
+/** Response wire formats tenantscope reads. */
+export type WireFormat = 'chat' | 'text' | 'responses' | 'embeddings' | 'messages' | 'gemini' | 'gemini_embed';
 
 /** What a request is, when it is a model call. */
 export interface ModelEndpoint {
   /** Wire format of the response. */
-  readonly kind: 'chat' | 'text' | 'responses' | 'embeddings' | 'messages';
+  readonly kind: WireFormat;
+  /** Who bills it (see `Provider` in src/core/ModelCall.ts). */
   readonly provider: Provider;
   readonly operation: string;
   /** An OpenAI chat/text completion whose stream may be asked for usage. */
   readonly streamUsage: boolean;
+  /** The model the URL names (Gemini: `/models/{model}:generateContent`); '' when the body names it. */
+  readonly pathModel: string;
 }
 
-const EP_CHAT: ModelEndpoint = { kind: 'chat', provider: 'openai', operation: OPERATION_CHAT, streamUsage: true };
-const EP_TEXT: ModelEndpoint = { kind: 'text', provider: 'openai', operation: OPERATION_TEXT_COMPLETION, streamUsage: true };
-const EP_RESPONSES: ModelEndpoint = { kind: 'responses', provider: 'openai', operation: OPERATION_CHAT, streamUsage: false };
-const EP_EMBEDDINGS: ModelEndpoint = { kind: 'embeddings', provider: 'openai', operation: OPERATION_EMBEDDINGS, streamUsage: false };
-const EP_MESSAGES: ModelEndpoint = { kind: 'messages', provider: 'anthropic', operation: OPERATION_CHAT, streamUsage: false };
-
+/** Gemini API and Vertex AI paths: `…/models/{model}:{method}`. */
+const GEMINI_PATH = /\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
 /** Reads one request header whatever shape the headers come in (Headers, entries, plain object). */
 export function headerOf(headers: unknown, name: string): string | undefined {
   if (headers === undefined || headers === null || typeof headers !== 'object') return undefined;
@@ -42,27 +45,65 @@ export function headerOf(headers: unknown, name: string): string | undefined {
 }
 
 /**
- * Classifies a request. A model call is a POST to a model path on a provider host, on a host the operator
- * listed, or one the official SDKs mark as theirs (`x-stainless-lang`, `anthropic-version`): a plain POST to
- * `/messages` on some internal service is not mistaken for Anthropic.
+ * Classifies a request. A model call is a POST to a model path (OpenAI chat completions, Responses, embeddings,
+ * completions; Anthropic messages; Gemini generateContent, streamGenerateContent, embedContent,
+ * batchEmbedContents) on a provider host, on a gateway host (built-in or listed in `TENANTSCOPE_MODEL_HOSTS`),
+ * or one an official SDK marks as its own (`x-stainless-lang`, `anthropic-version`, `x-goog-api-client`, the
+ * Vercel AI SDK's `ai-sdk/` user agent): a plain POST to `/messages` on some internal service is not mistaken
+ * for Anthropic. The provider is the one the host is named for, else the API's own.
  */
-export function classify(url: URL, method: string, headers: unknown, listed: HostPolicy): ModelEndpoint | undefined {
+export function classify(url: URL, method: string, headers: unknown, s: Settings): ModelEndpoint | undefined {
   if (method !== 'POST') return undefined;
   const path = url.pathname;
-  let ep: ModelEndpoint | undefined;
-  if (path.endsWith('/chat/completions')) ep = EP_CHAT;
-  else if (path.endsWith('/responses')) ep = EP_RESPONSES;
-  else if (path.endsWith('/embeddings')) ep = EP_EMBEDDINGS;
-  else if (path.endsWith('/messages')) ep = EP_MESSAGES;
-  else if (path.endsWith('/completions')) ep = EP_TEXT;
-  if (ep === undefined) return undefined;
   const host = url.hostname;
-  if (ep.provider === 'anthropic') {
-    if (host === ANTHROPIC_HOST || headerOf(headers, 'anthropic-version') !== undefined) return ep;
-  } else if (host === OPENAI_HOST || host.endsWith('.openai.azure.com') || headerOf(headers, 'x-stainless-lang') !== undefined) {
-    return ep;
+  let kind: WireFormat;
+  let operation = OPERATION_CHAT;
+  let dialect: Provider;
+  let pathModel = '';
+  const g = GEMINI_PATH.exec(path);
+  if (g !== null) {
+    const embed = g[2] === 'embedContent' || g[2] === 'batchEmbedContents';
+    kind = embed ? 'gemini_embed' : 'gemini';
+    if (embed) operation = OPERATION_EMBEDDINGS;
+    dialect = host.endsWith('aiplatform.googleapis.com') || path.includes('/publishers/') ? 'gcp.vertex_ai' : 'gcp.gemini';
+    try {
+      pathModel = decodeURIComponent(g[1]);
+    } catch {
+      pathModel = g[1];
+    }
+  } else {
+    dialect = 'openai';
+    if (path.endsWith('/chat/completions')) kind = 'chat';
+    else if (path.endsWith('/responses')) kind = 'responses';
+    else if (path.endsWith('/embeddings')) {
+      kind = 'embeddings';
+      operation = OPERATION_EMBEDDINGS;
+    } else if (path.endsWith('/messages')) {
+      kind = 'messages';
+      dialect = 'anthropic';
+    } else if (path.endsWith('/completions')) {
+      kind = 'text';
+      operation = OPERATION_TEXT_COMPLETION;
+    } else return undefined;
   }
-  return listed.isInternal(url.host) || listed.isInternal(host) ? ep : undefined;
+  const named = s.endpoints.providerOf(url.host, host);
+  let known = named !== undefined;
+  if (!known) {
+    if (dialect === 'anthropic') known = host === ANTHROPIC_HOST || headerOf(headers, 'anthropic-version') !== undefined;
+    else if (dialect === 'openai') {
+      known =
+        host === OPENAI_HOST ||
+        host.endsWith('.openai.azure.com') ||
+        host === GEMINI_HOST ||
+        headerOf(headers, 'x-stainless-lang') !== undefined ||
+        (headerOf(headers, 'user-agent') ?? '').includes('ai-sdk/');
+    } else known = host.endsWith('.googleapis.com') || (headerOf(headers, 'x-goog-api-client') ?? '').includes('genai');
+    known ||= s.endpoints.isListed(url.host, host) || s.usageHosts.isInternal(url.host) || s.usageHosts.isInternal(host);
+  }
+  if (!known) return undefined;
+  // Gemini's OpenAI-compatible endpoint is still Gemini.
+  const provider = named ?? (host === GEMINI_HOST ? 'gcp.gemini' : host.endsWith('aiplatform.googleapis.com') ? 'gcp.vertex_ai' : dialect);
+  return { kind, provider, operation, streamUsage: kind === 'chat' || kind === 'text', pathModel };
 }
 
 /** The request body as text, when it is text we can read without consuming anything. */
@@ -194,6 +235,26 @@ export function readAnthropicUsage(u: Record<string, unknown>, call: ModelCall):
   if (typeof u.service_tier === 'string') call.serviceTier = u.service_tier;
   if (any) call.usageKnown = true;
   return any;
+}
+
+/**
+ * Gemini `usageMetadata`: `promptTokenCount` includes `cachedContentTokenCount`; tool-use prompt tokens are
+ * input too; `thoughtsTokenCount` is billed as output (reasoning) on top of `candidatesTokenCount`. Streamed
+ * chunks repeat a growing object: each replaces what is known, the last is final.
+ */
+export function readGeminiUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  const prompt = count(u.promptTokenCount, 'promptTokenCount');
+  const candidates = count(u.candidatesTokenCount, 'candidatesTokenCount');
+  if (prompt === undefined && candidates === undefined) return false;
+  const p = prompt ?? 0;
+  const cached = Math.min(p, count(u.cachedContentTokenCount, 'cachedContentTokenCount') ?? 0);
+  const thoughts = count(u.thoughtsTokenCount, 'thoughtsTokenCount') ?? 0;
+  call.input = p - cached + (count(u.toolUsePromptTokenCount, 'toolUsePromptTokenCount') ?? 0);
+  call.cacheRead = cached;
+  call.output = (candidates ?? 0) + thoughts;
+  call.reasoning = thoughts;
+  call.usageKnown = true;
+  return true;
 }
 
 /**
