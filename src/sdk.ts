@@ -47,6 +47,9 @@ import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
 import { OwnServers } from './core/OwnServers';
 import { PriceTable } from './core/pricing/PriceTable';
+import { TenantBudgets } from './core/budgets/TenantBudgets';
+import { registerSelfGauges } from './core/metrics/SelfGauges';
+import { VERSION } from './core/package';
 import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
 import { TenantPropagator } from './propagation/TenantPropagator';
 import { TenantRegistry } from './core/tenant/TenantRegistry';
@@ -112,6 +115,10 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
+  // Built at start, so a bad price or budget file is reported at startup, not on the first model call.
+  const prices = new PriceTable({ overrideFile: config.pricesFile });
+  const budgets = config.budgetsFile !== undefined ? TenantBudgets.load(config.budgetsFile, tenants) : undefined;
+  registerSelfGauges(meterProvider.getMeter('tenantscope', VERSION), prices, budgets);
 
   // Metric processors see every span once, after its local trace is decided (exact at any sampling ratio,
   // with the request's final tenant); export processors get sampled spans and traces kept by rule.
@@ -158,10 +165,11 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
         ownServers,
       }),
       new GenAIInstrumentation({
-        prices: new PriceTable({ overrideFile: config.pricesFile }),
+        prices,
         modelEndpoints,
         openaiUsageHosts: config.openaiUsageHosts,
         captureMessageContent: config.captureMessageContent,
+        bodyTimeoutMs: config.modelBodyTimeoutMs,
       }),
     ],
     tracerProvider,
