@@ -28,6 +28,8 @@ import {
   parseJsonObject,
   priceCall,
   readAnthropicUsage,
+  readBedrockCounts,
+  readBedrockUsage,
   readGeminiUsage,
   readOpenAIUsage,
   readResponsesUsage,
@@ -144,6 +146,45 @@ export class CallTracker implements StreamObserver {
     } catch {
       // never throw into the app
     }
+  }
+
+  // --- parsed responses (the AWS SDK hands them over as objects) ---
+
+  /** A complete non-streamed result; ends the call. */
+  result(o: Record<string, unknown>, headers?: Record<string, unknown>): void {
+    try {
+      this._onResult(o);
+      if (!this._call.usageKnown && headers !== undefined) {
+        if (readBedrockCounts(headers['x-amzn-bedrock-input-token-count'], headers['x-amzn-bedrock-output-token-count'], this._call)) this._usageChanged();
+      }
+      this._completed = true;
+    } catch (err) {
+      warnOnce('genai-result', `a model result was not read: ${describeError(err)}`);
+    }
+    this.end();
+  }
+
+  /** One streamed event object. */
+  streamEvent(o: Record<string, unknown>): void {
+    if (this._ended) return;
+    try {
+      this._onStreamObject('', o);
+    } catch (err) {
+      warnOnce('genai-event', `a model stream event was not read: ${describeError(err)}`);
+    }
+  }
+
+  /** An object stream ended (its iterator is done). */
+  streamEnded(): void {
+    if (this._ended) return;
+    if (!this._completed) this._span.setAttribute(ATTR_MODEL_STREAM_END, 'truncated');
+    this.end();
+  }
+
+  /** Starts the unread-body timer for a stream handed to the caller. */
+  watchIdle(): void {
+    this._lastActivity = performance.now();
+    if (!this._ended && this._timer === undefined) this._arm(this._s.bodyTimeoutMs);
   }
 
   // --- the idle timer ---
@@ -303,6 +344,15 @@ export class CallTracker implements StreamObserver {
     const call = this._call;
     const capture = this._s.capture;
     switch (this._ep.kind) {
+      case 'converse': {
+        if (typeof o.stopReason === 'string') this._finishReasons.push(o.stopReason);
+        const usage = obj(o.usage);
+        if (usage !== undefined && readBedrockUsage(usage, call)) this._usageChanged();
+        if (capture && obj(o.output)?.message !== undefined) this._span.setAttribute(ATTR_GEN_AI_OUTPUT_MESSAGES, clipContent(JSON.stringify(obj(o.output)?.message)));
+        break;
+      }
+      case 'bedrock_invoke':
+        break;
       case 'messages': {
         this._ids(o.id, o.model);
         if (typeof o.stop_reason === 'string') this._finishReasons.push(o.stop_reason);
@@ -368,7 +418,7 @@ export class CallTracker implements StreamObserver {
       this._span.setAttribute(ATTR_GEN_AI_RESPONSE_ID, id);
     }
     if (typeof model === 'string' && model !== '' && this._call.responseModel !== model) {
-      this._call.responseModel = model;
+      if (this._ep.priceByRequest !== true) this._call.responseModel = model;
       this._span.setAttribute(ATTR_GEN_AI_RESPONSE_MODEL, model);
     }
   }
@@ -430,8 +480,34 @@ export class CallTracker implements StreamObserver {
     }
     const o = parseJsonObject(data);
     if (o === undefined) return false;
+    return this._onStreamObject(event, o);
+  }
+
+  /** One streamed event, parsed; returns true to hide it from the caller. */
+  private _onStreamObject(event: string, o: Record<string, unknown>): boolean {
     const call = this._call;
     switch (this._ep.kind) {
+      case 'converse': {
+        if (obj(o.contentBlockDelta) !== undefined) this._outputChunk();
+        const stop = obj(o.messageStop)?.stopReason;
+        if (typeof stop === 'string') this._finishReasons.push(stop);
+        const meta = obj(o.metadata);
+        if (meta !== undefined) {
+          this._completed = true;
+          const u = obj(meta.usage);
+          if (u !== undefined && readBedrockUsage(u, call)) this._usageChanged();
+        }
+        return false;
+      }
+      case 'bedrock_invoke': {
+        this._outputChunk();
+        const m = obj(o['amazon-bedrock-invocationMetrics']);
+        if (m !== undefined) {
+          this._completed = true;
+          if (readBedrockCounts(m.inputTokenCount, m.outputTokenCount, call)) this._usageChanged();
+        }
+        return false;
+      }
       case 'messages': {
         const type = typeof o.type === 'string' ? o.type : event;
         if (type === 'message_start') {

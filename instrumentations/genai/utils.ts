@@ -10,7 +10,18 @@ export const ANTHROPIC_HOST = 'api.anthropic.com';
 export const GEMINI_HOST = 'generativelanguage.googleapis.com';
 
 /** Response wire formats tenantscope reads. */
-export type WireFormat = 'chat' | 'text' | 'responses' | 'embeddings' | 'messages' | 'gemini' | 'gemini_embed';
+export type WireFormat =
+  | 'chat'
+  | 'text'
+  | 'responses'
+  | 'embeddings'
+  | 'messages'
+  | 'gemini'
+  | 'gemini_embed'
+  /** Bedrock Converse / ConverseStream (parsed objects from the AWS SDK). */
+  | 'converse'
+  /** Bedrock InvokeModel of a model that is not Anthropic's: usage from headers / invocation metrics only. */
+  | 'bedrock_invoke';
 
 /** What a request is, when it is a model call. */
 export interface ModelEndpoint {
@@ -23,6 +34,8 @@ export interface ModelEndpoint {
   readonly streamUsage: boolean;
   /** The model the URL names (Gemini: `/models/{model}:generateContent`); '' when the body names it. */
   readonly pathModel: string;
+  /** Price by the requested model even when the response names another (Bedrock ids are the billing ids). */
+  readonly priceByRequest?: boolean;
 }
 
 /** Gemini API and Vertex AI paths: `…/models/{model}:{method}`. */
@@ -253,6 +266,36 @@ export function readGeminiUsage(u: Record<string, unknown>, call: ModelCall): bo
   call.cacheRead = cached;
   call.output = (candidates ?? 0) + thoughts;
   call.reasoning = thoughts;
+  call.usageKnown = true;
+  return true;
+}
+
+/**
+ * Bedrock Converse usage: `inputTokens` excludes `cacheReadInputTokens` and `cacheWriteInputTokens` (as
+ * Anthropic's does); cache writes are billed at the 5-minute rate.
+ */
+export function readBedrockUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  const input = count(u.inputTokens, 'inputTokens');
+  const output = count(u.outputTokens, 'outputTokens');
+  if (input === undefined && output === undefined) return false;
+  call.input = input ?? 0;
+  call.cacheRead = count(u.cacheReadInputTokens, 'cacheReadInputTokens') ?? 0;
+  call.cacheWrite5m = count(u.cacheWriteInputTokens, 'cacheWriteInputTokens') ?? 0;
+  call.cacheWrite1h = 0;
+  call.output = output ?? 0;
+  call.usageKnown = true;
+  return true;
+}
+
+/** Bedrock InvokeModel token counts of any model: response headers, or a stream's `amazon-bedrock-invocationMetrics`. */
+export function readBedrockCounts(input: unknown, output: unknown, call: ModelCall): boolean {
+  const i = typeof input === 'string' ? Number(input) : input;
+  const o = typeof output === 'string' ? Number(output) : output;
+  const ic = count(i, 'inputTokenCount');
+  const oc = count(o, 'outputTokenCount');
+  if (ic === undefined && oc === undefined) return false;
+  call.input = ic ?? 0;
+  call.output = oc ?? 0;
   call.usageKnown = true;
   return true;
 }
