@@ -38,6 +38,8 @@ export interface ModelEndpoint {
   readonly priceByRequest?: boolean;
 }
 
+/** The Vercel AI SDK's user agent (`ai/7.0.0 ai-sdk-provider-utils/5.0.0 node.js/24`, older `ai-sdk/openai/…`). */
+const AI_SDK_AGENT = /(?:^|\s)ai-sdk[-/]/;
 /** Gemini API and Vertex AI paths: `…/models/{model}:{method}`. */
 const GEMINI_PATH = /\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
 /** Reads one request header whatever shape the headers come in (Headers, entries, plain object). */
@@ -62,7 +64,7 @@ export function headerOf(headers: unknown, name: string): string | undefined {
  * completions; Anthropic messages; Gemini generateContent, streamGenerateContent, embedContent,
  * batchEmbedContents) on a provider host, on a gateway host (built-in or listed in `TENANTSCOPE_MODEL_HOSTS`),
  * or one an official SDK marks as its own (`x-stainless-lang`, `anthropic-version`, `x-goog-api-client`, the
- * Vercel AI SDK's `ai-sdk/` user agent): a plain POST to `/messages` on some internal service is not mistaken
+ * Vercel AI SDK's user agent): a plain POST to `/messages` on some internal service is not mistaken
  * for Anthropic. The provider is the one the host is named for, else the API's own.
  */
 export function classify(url: URL, method: string, headers: unknown, s: Settings): ModelEndpoint | undefined {
@@ -109,7 +111,7 @@ export function classify(url: URL, method: string, headers: unknown, s: Settings
         host.endsWith('.openai.azure.com') ||
         host === GEMINI_HOST ||
         headerOf(headers, 'x-stainless-lang') !== undefined ||
-        (headerOf(headers, 'user-agent') ?? '').includes('ai-sdk/');
+        AI_SDK_AGENT.test(headerOf(headers, 'user-agent') ?? '');
     } else known = host.endsWith('.googleapis.com') || (headerOf(headers, 'x-goog-api-client') ?? '').includes('genai');
     known ||= s.endpoints.isListed(url.host, host) || s.usageHosts.isInternal(url.host) || s.usageHosts.isInternal(host);
   }
