@@ -193,9 +193,13 @@ const RESPONSES_USAGE: OpenAIUsageFields = {
 function readUsage(u: Record<string, unknown>, call: ModelCall, f: OpenAIUsageFields): boolean {
   const input = count(u[f.input], f.input);
   if (input === undefined) return false;
-  const cached = Math.min(input, count(obj(u[f.inputDetails])?.cached_tokens, 'cached_tokens') ?? 0);
-  call.input = input - cached;
+  const details = obj(u[f.inputDetails]);
+  const cached = Math.min(input, count(details?.cached_tokens, 'cached_tokens') ?? 0);
+  // Prompt-cache writes, where the API reports them (part of the input, like cached reads).
+  const written = Math.min(input - cached, count(details?.cache_write_tokens, 'cache_write_tokens') ?? 0);
+  call.input = input - cached - written;
   call.cacheRead = cached;
+  call.cacheWrite5m = written;
   call.output = count(u[f.output], f.output) ?? 0;
   call.reasoning = count(obj(u[f.outputDetails])?.reasoning_tokens, 'reasoning_tokens') ?? 0;
   call.usageKnown = true;
