@@ -12,10 +12,12 @@
 //
 // Routes:
 //   POST /v1/conversations                        create a conversation                   201
-//   POST /v1/conversations/:id/messages           store a message and a (simulated) reply 201 | 404
+//   POST /v1/conversations/:id/messages           store a message and the model's reply   201 | 404
 //   GET  /v1/conversations/:id                    read through the Redis cache            200 | 404
-//   POST /v1/conversations/:id/summarize          the summariser model is down            503
+//   POST /v1/conversations/:id/summarize          summarise it with Anthropic             200 | 503
 //   GET  /healthz                                 liveness                                200
+// Models (models.js): an OpenAI reply per message, an Anthropic summary per summarize; the real APIs with
+// OPENAI_API_KEY / ANTHROPIC_API_KEY, else the stand-in at MODEL_STANDIN_URL (model-standin.js).
 // Env: PORT (default 8080; 0 picks a free port), PG_URL, REDIS_URL. Prints `LISTENING <port>` when ready.
 const express = require('express');
 const { Pool } = require('pg');
@@ -37,12 +39,7 @@ class ModelUnavailableError extends Error {
   }
 }
 
-/** Stands in for a model call: the reply takes longer for longer messages (40 ms + 4 ms per word, ≤ 1.5 s). */
-function generateReply(text) {
-  const words = text.split(/\s+/).filter(Boolean).length;
-  const ms = Math.min(40 + 4 * words, 1500);
-  return new Promise((resolve) => setTimeout(() => resolve(`You said ${words} words.`), ms));
-}
+const models = require('./models');
 
 const app = express();
 app.use(express.json({ limit: '64kb' }));
@@ -76,7 +73,7 @@ app.post('/v1/conversations/:id/messages', async (req, res) => {
   const text = typeof req.body?.text === 'string' ? req.body.text.slice(0, 4000) : '';
   const found = await pool.query('SELECT 1 FROM chat_conversations WHERE id = $1 AND tenant_id = $2', [id, tenant]);
   if (found.rowCount === 0) return void res.status(404).json({ error: 'no such conversation' });
-  const reply = await generateReply(text);
+  const reply = await models.reply(tenant, text);
   await pool.query('INSERT INTO chat_messages (conversation_id, role, body) VALUES ($1, $2, $3), ($1, $4, $5)', [id, 'user', text, 'assistant', reply]);
   await redis.del(cacheKey(tenant, id));
   res.status(201).json({ reply });
@@ -99,8 +96,18 @@ app.get('/v1/conversations/:id', async (req, res) => {
   res.set('x-cache', 'miss').type('application/json').send(body);
 });
 
-app.post('/v1/conversations/:id/summarize', async () => {
-  throw new ModelUnavailableError('summarizer-large');
+app.post('/v1/conversations/:id/summarize', async (req, res) => {
+  const tenant = tenantOf(req, res);
+  if (tenant === undefined) return;
+  const msgs = await pool.query('SELECT m.role, m.body FROM chat_messages m JOIN chat_conversations c ON c.id = m.conversation_id WHERE c.id = $1 AND c.tenant_id = $2 ORDER BY m.id', [Number(req.params.id), tenant]);
+  let summary;
+  try {
+    summary = await models.summarize(tenant, msgs.rows);
+  } catch {
+    // The summariser is sometimes overloaded (the stand-in answers 529 to about one request in three).
+    throw new ModelUnavailableError(models.SUMMARY_MODEL);
+  }
+  res.json({ summary });
 });
 
 // express 5 passes rejected promises here.

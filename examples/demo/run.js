@@ -1,14 +1,17 @@
 'use strict';
-// `npm run demo`: starts PostgreSQL and Redis the way the tests do, runs the example chat service under
+// `npm run demo`: starts PostgreSQL and Redis the way the tests do, and the model stand-in (OpenAI/Anthropic
+// wire format, deterministic usage; examples/chat-service/model-standin.js), runs the example chat service under
 // `node --require ./register.js`, drives a short, bounded traffic run over three tenants (including 5xx
-// answers from a failing route and a few 404s), then scrapes the service's /metrics and prints a per-tenant
-// table computed only from what /metrics serves. It checks that table against what the driver sent and
-// exits 1 if they differ.
+// answers from an overloaded summariser and a few 404s), then scrapes the service's /metrics and prints a
+// per-tenant table computed only from what /metrics serves, model tokens and cost included. It checks that
+// table against what the driver sent and what the stand-in returned, and exits 1 if they differ.
 const { spawn } = require('node:child_process');
 const { join, resolve } = require('node:path');
 
 const ROOT = resolve(__dirname, '..', '..');
 const { startServices, freePort } = require(join(ROOT, 'build', 'test', 'helpers', 'services.js'));
+const { startModelStandin } = require(join(ROOT, 'examples', 'chat-service', 'model-standin.js'));
+const models = require('./models.js');
 
 const SERVICE = 'chat-service';
 /** Hard bound on the traffic run; the plan below normally takes well under it. */
@@ -171,6 +174,8 @@ function dbCalls(key, status, cache) {
     case 'GET /v1/conversations/:id':
       if (cache === 'hit') return [0, 1]; // GET
       return status === 200 ? [2, 2] : [1, 1]; // GET, 2 SELECTs, SET; or GET and the SELECT that found nothing
+    case 'POST /v1/conversations/:id/summarize':
+      return [1, 0]; // the SELECT of its messages
     default:
       return [0, 0];
   }
@@ -288,8 +293,8 @@ function seconds(q) {
   return q.value < 1 ? `${Math.round(q.value * 1000)} ms` : `${q.value.toFixed(2)} s`;
 }
 
-function printTable(tenants, order) {
-  const head = ['tenant', 'requests', 'errors', 'error %', 'p50 (est.)', 'p95 (est.)', 'pg queries/redis cmds', 'top endpoint'];
+function printTable(tenants, order, figures) {
+  const head = ['tenant', 'requests', 'errors', 'error %', 'p50 (est.)', 'p95 (est.)', 'pg queries/redis cmds', 'top endpoint', ...models.MODEL_HEAD];
   const rows = order.map((t) => {
     const r = tenants.get(t);
     return [
@@ -301,10 +306,11 @@ function printTable(tenants, order) {
       seconds(r.p95),
       `${r.pgSpans}/${r.redisSpans}`,
       r.top === undefined ? '-' : `${r.top[0]} (${r.top[1]})`,
+      ...models.modelCells(figures.get(t)),
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const right = [false, true, true, true, true, true, true, false];
+  const right = [false, true, true, true, true, true, true, false, true, true, true];
   const line = (cells) => cells.map((c, i) => pad(c, widths[i], right[i])).join('  ');
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -347,8 +353,14 @@ async function main() {
   console.log('demo: starting PostgreSQL and Redis (the machine\'s own if they answer, else throwaway ones) ...');
   const services = await startServices();
   let chat;
+  let standin;
   let exitCode = 1;
+  const realModels = process.env.OPENAI_API_KEY !== undefined && process.env.ANTHROPIC_API_KEY !== undefined;
   try {
+    // The model stand-in runs here, outside the instrumented service (the real APIs instead when both keys are set).
+    standin = await startModelStandin();
+    const keys = {};
+    for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY']) if (process.env[k] !== undefined) keys[k] = process.env[k];
     const metricsPort = await freePort();
     chat = startChatService({
       PORT: '0',
@@ -359,6 +371,8 @@ async function main() {
       OTEL_METRICS_EXPORTER: 'prometheus',
       OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
       OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
+      MODEL_STANDIN_URL: standin.url,
+      ...keys,
     });
     const port = await chat.ready;
     console.log(`demo: chat service on http://127.0.0.1:${port} under --require ./register.js; metrics on http://127.0.0.1:${metricsPort}/metrics`);
@@ -373,26 +387,32 @@ async function main() {
 
     // A span ends when the response finishes; give the last ones a moment, then read until two scrapes agree.
     let tenants;
+    let figures;
     let previous = '';
     for (let i = 0; i < 20; i++) {
       const text = await scrape(metricsPort);
       const counts = text.split('\n').filter((l) => l.startsWith('http_requests_total')).join('\n');
       tenants = summarize(parseMetrics(text));
+      figures = models.modelFigures(parseMetrics(text));
       if (counts === previous && compare(tenants, driver).length === 0) break;
       previous = counts;
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    printTable(tenants, [...driver.seen.keys()]);
+    printTable(tenants, [...driver.seen.keys()], figures);
     console.log('\nFrom the service\'s /metrics: http_requests_total (requests; errors = status 5xx), http_request_duration_seconds');
     console.log('(p50/p95 are bucket estimates, interpolated inside the buckets 0.1/0.25/0.5/1/2.5/5/10 s as histogram_quantile() does),');
     console.log('traces_span_metrics_calls_total (pg query and redis command spans, which carry the request\'s tenant). 404s count as requests, not errors.');
+    console.log('Model columns: model_api_calls_total, model_api_tokens_total (input incl. cached reads / output) and model_api_cost_cents_total,');
+    console.log(`one streamed ${realModels ? 'OpenAI' : 'stand-in OpenAI'} reply per message and one Anthropic summary per summarize (the stand-in is overloaded for about one in three).`);
     const client = [...driver.seen].map(([t, s]) => `${t} ${seconds({ value: clientQuantile(s.latencies, 0.95) })}`).join(', ');
     console.log(`For comparison, the driver measured p95: ${client}; cache hits/misses: ${[...driver.seen].map(([t, s]) => `${t} ${s.cacheHits}/${s.cacheMisses}`).join(', ')}.`);
 
     const problems = compare(tenants, driver);
+    if (!realModels) problems.push(...models.compareModels(figures, standin.ledger()));
     if (problems.length === 0) {
       console.log('\ncheck: requests, 5xx errors, per-endpoint counts and pg/redis spans on /metrics equal what the driver sent, for every tenant.');
+      if (!realModels) console.log('check: model tokens and cost per tenant on /metrics equal the usage the model stand-in returned, at @pydantic/genai-prices list prices, to the pico-dollar.');
       exitCode = 0;
     } else {
       console.log(`\ncheck FAILED:\n  ${problems.join('\n  ')}`);
@@ -407,6 +427,7 @@ async function main() {
       }
     }
     await services.stop();
+    await standin?.close();
   }
   console.log(`demo: stopped everything (${((Date.now() - t0) / 1000).toFixed(1)} s in all).`);
   process.exitCode = exitCode;

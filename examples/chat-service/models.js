@@ -1,0 +1,51 @@
+'use strict';
+// The chat service's model calls, with the official SDKs: a streamed OpenAI chat completion for each reply, an
+// Anthropic message for each summary. Against the real APIs when OPENAI_API_KEY / ANTHROPIC_API_KEY are set,
+// else against the deterministic stand-in at MODEL_STANDIN_URL (model-standin.js; default
+// http://127.0.0.1:8081). The tenant is passed as the provider's end-user field, as abuse monitoring asks.
+const OpenAI = require('openai').default;
+const Anthropic = require('@anthropic-ai/sdk').default;
+
+const STANDIN = process.env.MODEL_STANDIN_URL ?? 'http://127.0.0.1:8081';
+const REPLY_MODEL = process.env.REPLY_MODEL ?? 'gpt-4o-mini';
+const SUMMARY_MODEL = process.env.SUMMARY_MODEL ?? 'claude-haiku-4-5';
+/** A long, fixed system prompt: past 1,024 tokens, so providers serve most of it from their prompt cache. */
+const SYSTEM = `You are the support assistant of a multi-tenant chat product. ${'Answer briefly, politely and only from the conversation. '.repeat(80)}`;
+
+const openai = process.env.OPENAI_API_KEY
+  ? new OpenAI({ maxRetries: 0 })
+  : new OpenAI({ apiKey: 'standin', baseURL: `${STANDIN}/v1`, maxRetries: 0 });
+const anthropic = process.env.ANTHROPIC_API_KEY
+  ? new Anthropic({ maxRetries: 0 })
+  : new Anthropic({ apiKey: 'standin', baseURL: STANDIN, maxRetries: 0 });
+
+/** The assistant's reply to `text`, streamed from the model and joined. */
+async function reply(tenant, text) {
+  const stream = await openai.chat.completions.create({
+    model: REPLY_MODEL,
+    stream: true,
+    stream_options: { include_usage: true },
+    user: tenant,
+    messages: [
+      { role: 'system', content: SYSTEM },
+      { role: 'user', content: text },
+    ],
+  });
+  let out = '';
+  for await (const chunk of stream) out += chunk.choices[0]?.delta?.content ?? '';
+  return out;
+}
+
+/** A one-line summary of a conversation's messages ({role, body}). */
+async function summarize(tenant, messages) {
+  const res = await anthropic.messages.create({
+    model: SUMMARY_MODEL,
+    max_tokens: 200,
+    system: SYSTEM,
+    metadata: { user_id: tenant },
+    messages: [{ role: 'user', content: messages.map((m) => `${m.role}: ${m.body}`).join('\n') || '(empty conversation)' }],
+  });
+  return res.content.map((c) => c.text ?? '').join('');
+}
+
+module.exports = { reply, summarize, REPLY_MODEL, SUMMARY_MODEL };
