@@ -9,7 +9,8 @@
 // output is 12 tokens plus one per 2 words of the last message. Replies take 40 ms + 4 ms per word, like the
 // simulated model it replaces.
 //
-// Run alone: `node examples/chat-service/model-standin.js [port]` (default 8081) prints `MODEL_STANDIN <url>`.
+// Run alone: `node examples/chat-service/model-standin.js [port]` (default 8081) prints `MODEL_STANDIN <url>`;
+// the chat service starts one itself, in a worker thread, when neither API keys nor MODEL_STANDIN_URL are set.
 const http = require('node:http');
 const { createHash } = require('node:crypto');
 
@@ -139,6 +140,10 @@ function startModelStandin(port = 0) {
 
 module.exports = { startModelStandin };
 
-if (require.main === module) {
+const { isMainThread, parentPort, workerData } = require('node:worker_threads');
+if (!isMainThread && workerData?.standin === true) {
+  // Started by models.js in a worker thread: report the URL back.
+  startModelStandin(0).then((s) => parentPort.postMessage(s.url));
+} else if (require.main === module) {
   startModelStandin(Number(process.argv[2] ?? 8081)).then((s) => console.log(`MODEL_STANDIN ${s.url}`));
 }
