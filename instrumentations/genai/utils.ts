@@ -325,7 +325,8 @@ export function priceCall(call: ModelCall, table: PriceTable): number | undefine
   if (tier !== undefined && tier !== 'default' && tier !== 'standard' && tier !== 'auto' && tier !== 'standard_only' && !PriceTable.hasTier(entry, tier)) {
     warnOnce(`tier:${entry.model}:${tier.slice(0, 32)}`, `no "${tier.slice(0, 32)}" tier price for model "${entry.model}"; billed at its standard price`);
   }
-  const pico = PriceTable.costOf(entry, call, tier, Date.now());
+  // The clock only matters for prices that change by date or time of day (few models).
+  const pico = PriceTable.costOf(entry, call, tier, entry.flat !== undefined || entry.variants.length === 1 ? 0 : Date.now());
   call.costPico = pico;
   return pico / 1e12;
 }

@@ -64,6 +64,11 @@ export interface ModelPrice {
   readonly origin: 'genai-prices' | 'override';
   /** Conditional prices, in the source's order: the last whose condition holds applies, else the first. */
   readonly variants: readonly PriceVariant[];
+  /**
+   * The standard prices when they are the only ones that can apply (one condition, no long-context tier): the
+   * per-call fast path of most models.
+   */
+  readonly flat: TokenPrices | undefined;
 }
 
 /** Pico-dollars per cent. */
@@ -160,6 +165,9 @@ export class PriceTable {
   private readonly _overrides = new Map<string, ModelPrice>();
   private readonly _memo = new Map<string, Map<string, ModelPrice | null>>();
   private _memoSize = 0;
+  /** The last provider looked up and its memo: calls come in runs of one provider. */
+  private _lastProvider = '';
+  private _lastByModel: Map<string, ModelPrice | null> | undefined;
 
   constructor(options: { overrideFile?: string; source?: 'genai-prices' | 'none' } = {}) {
     let source: GenAIPrices | undefined;
@@ -202,8 +210,13 @@ export class PriceTable {
    * included). A provider the source does not know, or a model it does not list, is unpriced: never guessed.
    */
   lookup(provider: string, model: string): ModelPrice | undefined {
-    let byModel = this._memo.get(provider);
-    if (byModel === undefined) this._memo.set(provider, (byModel = new Map()));
+    let byModel = provider === this._lastProvider ? this._lastByModel : undefined;
+    if (byModel === undefined) {
+      byModel = this._memo.get(provider);
+      if (byModel === undefined) this._memo.set(provider, (byModel = new Map()));
+      this._lastProvider = provider;
+      this._lastByModel = byModel;
+    }
     let r = byModel.get(model);
     if (r === undefined) {
       r = this._resolve(provider, model) ?? null;
@@ -212,6 +225,8 @@ export class PriceTable {
         this._memo.clear();
         this._memoSize = 0;
         this._memo.set(provider, (byModel = new Map()));
+        this._lastProvider = provider;
+        this._lastByModel = byModel;
       }
       byModel.set(model, r);
       this._memoSize++;
@@ -225,7 +240,8 @@ export class PriceTable {
    * call's total input falls in.
    */
   static costOf(entry: ModelPrice, t: BilledTokens, tier: string | undefined, nowMs: number): number {
-    return costPico(PriceTable.pricesFor(entry, t, tier, nowMs), t);
+    const flat = entry.flat;
+    return costPico(flat !== undefined && tier === undefined ? flat : PriceTable.pricesFor(entry, t, tier, nowMs), t);
   }
 
   /** The per-token prices that apply to `t` (see {@link costOf}). */
@@ -462,6 +478,7 @@ function overrideEntry(model: string, m: OverrideModel, multipliers: ReadonlyMap
     provider: m.provider,
     origin: 'override' as const,
     variants: [{ when: { kind: 'always' as const }, standard, tiers: withTiers(standard, multipliers, explicit) }],
+    flat: standard.prices[0],
   });
 }
 
@@ -480,7 +497,8 @@ function sourceEntry(found: SourceResult, multipliers: ReadonlyMap<string, numbe
     if (typeof standard === 'string') return standard;
     variants.push({ when, standard, tiers: withTiers(standard, multipliers) });
   }
-  return Object.freeze({ model: found.model.id, provider: found.provider.id, origin: 'genai-prices' as const, variants });
+  const flat = variants.length === 1 && variants[0].standard.prices.length === 1 ? variants[0].standard.prices[0] : undefined;
+  return Object.freeze({ model: found.model.id, provider: found.provider.id, origin: 'genai-prices' as const, variants, flat });
 }
 
 function condition(c: SourceConstraint | undefined): Condition | string {
