@@ -221,3 +221,32 @@ test('look-ups are memoised per provider and model, and bounded', () => {
   assert.ok((t as unknown as { _memoSize: number })._memoSize <= 2000);
   assert.equal(t.lookup('openai', 'gpt-4o')?.model, 'gpt-4o');
 });
+
+test('prices come from the bundled data only: looking models up makes no network request', () => {
+  const http = require('node:http') as typeof import('node:http');
+  const https = require('node:https') as typeof import('node:https');
+  const g = globalThis as { fetch: typeof fetch };
+  const calls: string[] = [];
+  const saved = { fetch: g.fetch, http: http.request, https: https.request };
+  g.fetch = ((...a: unknown[]) => {
+    calls.push(`fetch ${String(a[0])}`);
+    return saved.fetch(...(a as Parameters<typeof fetch>));
+  }) as typeof fetch;
+  http.request = ((...a: unknown[]) => {
+    calls.push('http.request');
+    return (saved.http as (...x: unknown[]) => unknown)(...a);
+  }) as typeof http.request;
+  https.request = ((...a: unknown[]) => {
+    calls.push('https.request');
+    return (saved.https as (...x: unknown[]) => unknown)(...a);
+  }) as typeof https.request;
+  try {
+    const t = new PriceTable();
+    for (const [p, m] of [['openai', 'gpt-5.5'], ['anthropic', 'claude-opus-4-6'], ['gcp.gemini', 'gemini-2.5-pro'], ['openai', 'no-such-model']]) t.lookup(p, m);
+  } finally {
+    g.fetch = saved.fetch;
+    http.request = saved.http;
+    https.request = saved.https;
+  }
+  assert.deepEqual(calls, []);
+});
