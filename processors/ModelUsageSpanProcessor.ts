@@ -3,6 +3,7 @@ import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { modelCallOf, type ModelCall } from '../src/core/ModelCall';
 import { describeError, warnOnce } from '../src/core/log';
 import {
+  HISTOGRAM_HEADER,
   histogramSlots,
   newSeriesData,
   recordHistogram,
@@ -17,11 +18,14 @@ import { PICO_PER_CENT } from '../src/core/pricing/PriceTable';
 import {
   ATTR_TENANT_ID,
   METRIC_GEN_AI_OPERATION_DURATION,
+  METRIC_GEN_AI_TIME_PER_OUTPUT_CHUNK,
+  METRIC_GEN_AI_TIME_TO_FIRST_CHUNK,
   METRIC_GEN_AI_TOKEN_USAGE,
   METRIC_LABELS_FOLDED,
   METRIC_MODEL_API_CALLS,
   METRIC_MODEL_API_COST,
   METRIC_MODEL_API_DURATION,
+  METRIC_MODEL_API_TIME_TO_FIRST_TOKEN,
   METRIC_MODEL_API_TOKENS,
   METRIC_MODELS_UNPRICED,
   MODEL_OTHER,
@@ -62,6 +66,8 @@ class UsageCell {
   pico = 0;
   /** Operations other than the first. */
   ops: Map<string, OpCell> | undefined;
+  /** Time to first token of streamed calls, created on the first one. */
+  ttft: HistogramSeries | undefined;
   constructor(
     readonly inD: SeriesData,
     readonly inO: number,
@@ -107,6 +113,9 @@ interface SemconvCell {
   readonly outputTokens: HistogramSeries;
   readonly duration: HistogramSeries;
   readonly errors: Map<string, HistogramSeries>;
+  /** Streaming latency, created on the first streamed call. */
+  firstChunk: HistogramSeries | undefined;
+  perChunk: HistogramSeries | undefined;
 }
 
 /**
@@ -129,6 +138,9 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   private readonly _tokenUsage: HistogramFamily;
   private readonly _opDuration: HistogramFamily;
   private readonly _unpriced: CounterFamily;
+  private readonly _ttft: HistogramFamily;
+  private readonly _firstChunk: HistogramFamily;
+  private readonly _perChunk: HistogramFamily;
   private readonly _modelsFolded: CounterSeries;
   /** provider → model label → tenant index (see TenantRegistry.index) → cell */
   private readonly _cells = new Map<string, Map<string, UsageCell[]>>();
@@ -151,6 +163,9 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     this._tokenUsage = store.histogram(METRIC_GEN_AI_TOKEN_USAGE);
     this._opDuration = store.histogram(METRIC_GEN_AI_OPERATION_DURATION);
     this._unpriced = store.counter(METRIC_MODELS_UNPRICED);
+    this._ttft = store.histogram(METRIC_MODEL_API_TIME_TO_FIRST_TOKEN);
+    this._firstChunk = store.histogram(METRIC_GEN_AI_TIME_TO_FIRST_CHUNK);
+    this._perChunk = store.histogram(METRIC_GEN_AI_TIME_PER_OUTPUT_CHUNK);
     this._modelsFolded = store.counter(METRIC_LABELS_FOLDED).get(['model']);
     this._errorTypesFolded = store.counter(METRIC_LABELS_FOLDED).get(['error_type']);
   }
@@ -189,6 +204,8 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
       if (call.costPico !== undefined) u.addCost(call.costPico);
       else this._countUnpriced(model);
     }
+    const ttfc = call.firstChunkSeconds;
+    if (ttfc !== undefined) (u.ttft ??= this._ttft.get([call.provider, model, tenant])).record(ttfc);
 
     if (!call.semconvMetrics) return;
     const s = this._semconvCell(call.operation, call.provider, model);
@@ -198,6 +215,11 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     }
     if (failed) this._errorDuration(s, call, model, call.errorType ?? 'error').record(seconds);
     else s.duration.record(seconds);
+    if (ttfc !== undefined) {
+      (s.firstChunk ??= this._firstChunk.get([call.operation, call.provider, model])).record(ttfc);
+      const gaps = call.chunkGaps;
+      if (gaps !== undefined) mergeHistogram((s.perChunk ??= this._perChunk.get([call.operation, call.provider, model])), gaps);
+    }
   }
 
   private _modelLabel(name: string): string {
@@ -279,6 +301,8 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
         outputTokens: this._tokenUsage.get([operation, provider, 'output', model]),
         duration: this._opDuration.get([operation, provider, model, '']),
         errors: new Map(),
+        firstChunk: undefined,
+        perChunk: undefined,
       };
       byModel.set(model, c);
     }
@@ -314,4 +338,15 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Adds a per-call histogram (a `SeriesData` at offset 0, same boundaries) into `dst`. */
+function mergeHistogram(dst: HistogramSeries, src: SeriesData): void {
+  const d = dst.data;
+  const o = dst.offset;
+  d[o] += src[0];
+  d[o + 1] += src[1];
+  if (src[2] < d[o + 2]) d[o + 2] = src[2];
+  if (src[3] > d[o + 3]) d[o + 3] = src[3];
+  for (let i = HISTOGRAM_HEADER; i < src.length; i++) d[o + i] += src[i];
 }

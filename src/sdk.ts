@@ -77,6 +77,9 @@ import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
 import { OwnServers } from './core/OwnServers';
 import { PriceTable } from './core/pricing/PriceTable';
+import { TenantBudgets } from './core/budgets/TenantBudgets';
+import { registerSelfGauges } from './core/metrics/SelfGauges';
+import { VERSION } from './core/package';
 import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
 import { JaegerPropagator } from './propagation/JaegerPropagator';
 import { TenantPropagator } from './propagation/TenantPropagator';
@@ -194,6 +197,10 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
+  // Built at start, so a bad price or budget file is reported at startup, not on the first model call.
+  const prices = new PriceTable({ overrideFile: config.pricesFile });
+  const budgets = config.budgetsFile !== undefined ? TenantBudgets.load(config.budgetsFile, tenants) : undefined;
+  registerSelfGauges(meterProvider.getMeter('tenantscope', VERSION), prices, budgets);
 
   // Metric processors see every span once, after its local trace is decided (exact at any sampling ratio,
   // with the request's final tenant); export processors get sampled spans and traces kept by rule.
@@ -278,10 +285,11 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     }),
     ...(instrumentationEnabled(config, 'http') ? [new ConnectionsInstrumentation({ store, tenants, serviceName })] : []),
     new GenAIInstrumentation({
-      prices: new PriceTable({ overrideFile: config.pricesFile }),
+      prices,
       modelEndpoints,
       openaiUsageHosts: config.openaiUsageHosts,
       captureMessageContent: config.captureMessageContent,
+      bodyTimeoutMs: config.modelBodyTimeoutMs,
     }),
     new DbPoolsInstrumentation(),
   ];

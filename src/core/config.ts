@@ -103,6 +103,10 @@ export interface TenantScopeConfig {
   readonly maxLabelValues: number;
   /** Longest a queue-depth source may take at a collection. */
   readonly queueDepthTimeoutMs: number;
+  /** A model response body the app leaves unread (or stops reading) this long ends its span without usage. */
+  readonly modelBodyTimeoutMs: number;
+  /** JSON file of monthly model budgets per tenant in USD (`{"default": 100, "tenants": {"acme": 500}}`). */
+  readonly budgetsFile: string | undefined;
 }
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -251,11 +255,13 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     baggageHosts: hostPatterns(env),
     pricesFile: str(env, 'TENANTSCOPE_PRICES_FILE'),
     maxModels: int(env, 'TENANTSCOPE_MAX_MODELS', 100, 1, 10_000),
-    openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS'),
-    modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS'),
+    openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS', false),
+    modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS', true),
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     maxLabelValues: int(env, 'TENANTSCOPE_MAX_LABEL_VALUES', 50, 1, 10_000),
     queueDepthTimeoutMs: int(env, 'TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 1000, 10, 60_000),
+    modelBodyTimeoutMs: int(env, 'TENANTSCOPE_MODEL_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    budgetsFile: str(env, 'TENANTSCOPE_BUDGETS_FILE'),
     keepErrors: bool(env, 'TENANTSCOPE_KEEP_ERRORS', true),
     keepSlowMs: int(env, 'TENANTSCOPE_KEEP_SLOW_MS', 2000, 0, 86_400_000),
     keepModelCostUsd: num(env, 'TENANTSCOPE_KEEP_MODEL_COST_USD', 0.05, 0, 1_000_000),
@@ -480,15 +486,20 @@ function hostPatterns(env: Env): string[] {
   return fallback ? ['private'] : out;
 }
 
-/** Host patterns (`host`, `host:port`, `*.suffix`) for model endpoints; `private` and `*` are not accepted. */
-function modelHostPatterns(env: Env, name: string): string[] {
+/**
+ * Host patterns (`host`, `host:port`, `*.suffix`) for model endpoints; `private` and `*` are not accepted. With
+ * `named`, an entry may name the provider its calls are counted under: `ollama=localhost:11434`.
+ */
+function modelHostPatterns(env: Env, name: string, named: boolean): string[] {
   const out: string[] = [];
   const bad: string[] = [];
+  const pattern = named ? /^([a-z][a-z0-9._-]{0,31}=)?(\*\.)?[a-z0-9.:_-]+$/i : /^(\*\.)?[a-z0-9.:_-]+$/i;
   for (const p of list(env, name, [], undefined)) {
-    if (/^(\*\.)?[a-z0-9.:_-]+$/i.test(p) && p.toLowerCase() !== 'private') out.push(p.toLowerCase());
+    const host = p.slice(p.indexOf('=') + 1).toLowerCase();
+    if (pattern.test(p) && host !== 'private') out.push(p.toLowerCase());
     else bad.push(`"${clip(p)}"`);
   }
-  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not a host, "host:port" or "*.suffix"; ignored`);
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not a ${named ? '[provider=]' : ''}host, "host:port" or "*.suffix"; ignored`);
   return out;
 }
 

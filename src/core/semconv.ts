@@ -324,6 +324,33 @@ export const METRIC_GEN_AI_OPERATION_DURATION: MetricSpec = {
   labels: ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.request.model', 'error.type'],
   boundaries: [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92],
 };
+/** GenAI semantic-convention latency buckets (seconds), shared by the duration and time-to-first-chunk histograms. */
+const GEN_AI_LATENCY_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+export const METRIC_GEN_AI_TIME_TO_FIRST_CHUNK: MetricSpec = {
+  name: 'gen_ai.client.operation.time_to_first_chunk',
+  promName: 'gen_ai_client_operation_time_to_first_chunk_seconds',
+  description: 'Time from the request to the first chunk of a streamed response (GenAI semantic conventions; streamed calls only)',
+  unit: 's',
+  labels: ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.request.model'],
+  boundaries: GEN_AI_LATENCY_BUCKETS,
+};
+export const METRIC_GEN_AI_TIME_PER_OUTPUT_CHUNK: MetricSpec = {
+  name: 'gen_ai.client.operation.time_per_output_chunk',
+  promName: 'gen_ai_client_operation_time_per_output_chunk_seconds',
+  description: 'Time between consecutive chunks of a streamed response, one observation per chunk after the first (GenAI semantic conventions)',
+  unit: 's',
+  labels: ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.request.model'],
+  // The conventions' per-token buckets (gen_ai.server.time_per_output_token).
+  boundaries: [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5],
+};
+export const METRIC_MODEL_API_TIME_TO_FIRST_TOKEN: MetricSpec = {
+  name: 'model_api_time_to_first_token_seconds',
+  promName: 'model_api_time_to_first_token_seconds',
+  description: 'Time from a streamed model call to the first chunk of its response, per tenant: the wait a chat user feels',
+  unit: 's',
+  labels: ['provider', 'model', 'tenant_id'],
+  boundaries: METRIC_MODEL_API_DURATION.boundaries,
+};
 export const METRIC_MODELS_UNPRICED: MetricSpec = {
   name: 'tenantscope.models.unpriced',
   promName: 'tenantscope_models_unpriced_total',
@@ -524,4 +551,22 @@ export const METRIC_MESSAGES_PROCESSED: MetricSpec = {
   description: 'Total messages processed',
   unit: '{message}',
   labels: ['tenant_id', 'channel', 'direction', 'message_type'],
+};
+
+// --- Prices and budgets (observed gauges) ---
+export const METRIC_PRICES_INFO: MetricSpec = {
+  name: 'tenantscope.prices.info',
+  promName: 'tenantscope_prices_info',
+  description: 'The price data in force (value 1): the source package and its version, and the version of the TENANTSCOPE_PRICES_FILE override merged over it',
+  unit: '',
+  labels: ['source', 'version', 'override'],
+  kind: 'gauge',
+};
+export const METRIC_TENANT_MODEL_BUDGET: MetricSpec = {
+  name: 'tenant_model_budget_cents',
+  promName: 'tenant_model_budget_cents',
+  description: 'Monthly model budget per tenant in US cents, from TENANTSCOPE_BUDGETS_FILE (its default for every tenant seen and not listed)',
+  unit: '{cent}',
+  labels: ['tenant_id'],
+  kind: 'gauge',
 };

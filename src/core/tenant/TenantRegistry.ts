@@ -80,6 +80,11 @@ export class TenantRegistry {
     return this._admitted.get(label) ?? RESERVED_INDEX.get(label) ?? OVERFLOW_INDEX;
   }
 
+  /** Calls `fn` with the label of every tenant admitted so far, in admission order (not for per-span use). */
+  forEachAdmitted(fn: (label: string) => void): void {
+    for (let i = RESERVED_LABELS.length; i < this._labels.length; i++) fn(this._labels[i]);
+  }
+
   /** The label whose dense index is `index` (see {@link index}). */
   labelAt(index: number): string {
     return this._labels[index] ?? TENANT_OVERFLOW;
