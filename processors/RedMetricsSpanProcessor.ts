@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
-import type { EndpointNormalizer } from '../src/core/EndpointNormalizer';
+import { EndpointMatch, type EndpointNormalizer } from '../src/core/EndpointNormalizer';
 import { requestErrorTypeOf } from '../src/core/ErrorType';
 import { warnOnce, describeError } from '../src/core/log';
 import {
@@ -14,6 +14,7 @@ import {
   type SeriesData,
 } from '../src/core/metrics/MetricFamily';
 import type { MetricStore } from '../src/core/metrics/MetricStore';
+import { HTTP_METHOD_LABELS, httpMethodIndex, requestKey } from '../src/core/RequestKey';
 import {
   ATTR_ERROR_TYPE,
   ATTR_EXCEPTION_TYPE,
@@ -55,9 +56,6 @@ const SPAN_BOUNDARIES = METRIC_SPAN_DURATION.boundaries ?? [];
 const REQUEST_BOUNDARIES = METRIC_HTTP_REQUEST_DURATION.boundaries ?? [];
 const KIND_NAMES = ['SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
 const STATUS_NAMES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
-/** Small numbers for methods, for request tuple keys (`_OTHER` is 0). */
-const METHOD_INDEX = new Map([...METHODS].map((m, i) => [m, i + 1]));
 
 /** A span name's cells, by status code then tenant index; `name` is the label (`_OTHER` when folded). */
 interface Row<T> {
@@ -65,30 +63,61 @@ interface Row<T> {
   readonly slots: T[][];
 }
 
-/** Series one (method, endpoint, status, tenant) tuple updates, resolved once and reused. */
+/** The HTTP request tuple of the server span being recorded; one object per processor, filled when a span needs series resolved. */
+interface RequestTuple {
+  /** `method` label: a method of HTTP_METHOD_LABELS, or `_OTHER`. */
+  method: string;
+  /** `endpoint` label, from the endpoint normaliser. */
+  endpoint: string;
+  /** Response status, 0 … 999; 0 (label `_OTHER`) when unknown. */
+  status: number;
+  /** `requestKey(endpoint index, method index, status)`: equal keys, equal tuples. */
+  key: number;
+}
+
+/**
+ * Series one (method, endpoint, status, tenant) tuple updates, resolved once and reused: each as the array
+ * and offset its numbers live at (see `SeriesData`), so a span reads no series object. For the first status of
+ * a (tenant, endpoint, method) the counter and the duration histogram share one array.
+ */
 interface RequestCell {
-  /** Request counter at `ro` and duration histogram at `dd`/`do`; for the first status of a (tenant, endpoint, method) they share one array. */
-  readonly rd: SeriesData;
-  readonly ro: number;
-  readonly dd: SeriesData;
-  readonly do: number;
+  /** `http_requests_total`: `requestsData[requestsOffset]`. */
+  readonly requestsData: SeriesData;
+  readonly requestsOffset: number;
+  /** `http_request_duration_seconds`: the histogram in `durationData` from `durationOffset`. */
+  readonly durationData: SeriesData;
+  readonly durationOffset: number;
+  /** `http_request_size_bytes` (no tenant or status label, so shared by many cells). */
   readonly size: HistogramSeries;
 }
-/**
- * Layout of a span tuple's array: the spanmetrics call counter, then its duration histogram; a server span
- * tuple's array goes on with the request counter and request-duration histogram of the first HTTP request
- * tuple (endpoint, method, status) it sees. One array per span: one cold object for everything a span updates
- * in the common case (bench/processor.bench.ts).
+
+/*
+ * Layout of a span tuple's array (a SeriesData), by offset. One array per span tuple: one cold object for
+ * everything a span updates in the common case (bench/processor.bench.ts).
+ *
+ *   CALLS      traces.span.metrics.calls counter
+ *   SPAN_HIST  traces.span.metrics.duration histogram (HISTOGRAM_HEADER slots, then one per bucket)
+ *   ── SPAN_SLOTS: a client, internal, producer or consumer span tuple's array ends here ──
+ *   REQ        http_requests_total of the request tuple (endpoint, method, status) this server span tuple claimed
+ *   REQ_HIST   http_request_duration_seconds of that request tuple
+ *   KEY        that request tuple's requestKey, or KEY_UNCLAIMED / KEY_NONE (see `_claim`)
+ *   ── SERVER_SLOTS: a server span tuple's array ends here ──
  */
 const CALLS = 0;
 const SPAN_HIST = 1;
 const SPAN_SLOTS = SPAN_HIST + histogramSlots(SPAN_BOUNDARIES);
 const REQ = SPAN_SLOTS;
 const REQ_HIST = REQ + 1;
-const SERVER_SLOTS = REQ_HIST + histogramSlots(REQUEST_BOUNDARIES);
-/** Slot of a server span tuple's array holding the key of the request tuple stored in it (see `_claim`). */
-const KEY = SERVER_SLOTS;
-/** Key values that are not a request tuple key. */
+const KEY = REQ_HIST + histogramSlots(REQUEST_BOUNDARIES);
+const SERVER_SLOTS = KEY + 1;
+/** Offsets of the histograms in each kind of array (their min/max start at ±Infinity). */
+const SPAN_HISTOGRAMS = [SPAN_HIST];
+const SERVER_HISTOGRAMS = [SPAN_HIST, REQ_HIST];
+/** Layout of a request cell's own array (the first status of a (tenant, endpoint, method), see `_requestCell`). */
+const CELL_REQUESTS = 0;
+const CELL_DURATION = 1;
+const CELL_SLOTS = CELL_DURATION + histogramSlots(REQUEST_BOUNDARIES);
+/** KEY values that are not a request key (keys are ≥ 0): no request seen yet; the first one's series already existed. */
 const KEY_UNCLAIMED = -1;
 const KEY_NONE = -2;
 
@@ -137,6 +166,9 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
   private readonly _errorSeries = new Map<string, Map<string, CounterSeries>>();
   private readonly _errorTypes = new Set<string>();
   private readonly _statusText = new Map<number, string>();
+  /** What the endpoint normaliser resolved for the span being recorded. */
+  private readonly _endpoint = new EndpointMatch();
+  private readonly _request: RequestTuple = { method: VALUE_OTHER, endpoint: '', status: 0, key: 0 };
 
   constructor(options: RedMetricsSpanProcessorOptions) {
     const { store } = options;
@@ -186,7 +218,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       const row = this._row(this._spans[kind] ?? this._spans[SpanKind.INTERNAL], span.name);
       const slots = row.slots[code] ?? row.slots[0];
       let d = slots[tenantIndex];
-      if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant, SPAN_SLOTS);
+      if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant);
       d[CALLS]++;
       recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
       if (kind !== SpanKind.CONSUMER) return;
@@ -198,7 +230,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     const row = this._row(this._server, span.name);
     const slots = row.slots[code] ?? row.slots[0];
     let d = slots[tenantIndex];
-    if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant, SERVER_SLOTS + 1);
+    if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant);
     d[CALLS]++;
     recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
     if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
@@ -207,19 +239,20 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     if (typeof rawMethod !== 'string') return; // not an HTTP server span
 
     // Seed catalog RED family, HTTP server spans.
-    const methodIndex = METHOD_INDEX.get(rawMethod);
-    const method = methodIndex === undefined ? VALUE_OTHER : rawMethod;
+    const methodIndex = httpMethodIndex(rawMethod);
     const rawStatus = attrs[ATTR_HTTP_RESPONSE_STATUS_CODE];
     let status = typeof rawStatus === 'number' ? rawStatus : code === SpanStatusCode.ERROR ? 500 : 0;
     if (!Number.isInteger(status) || status < 0 || status > 999) status = 0;
-    const folded = this._endpoints.folded;
-    const endpoint = this._endpoints.endpoint(attrs[ATTR_HTTP_ROUTE], attrs[ATTR_URL_PATH], status);
-    if (this._endpoints.folded !== folded) this._endpointsFolded.value++;
-    const key = (this._endpoints.lastIndex * 16 + (methodIndex ?? 0)) * 1024 + status;
+    const match = this._endpoints.resolve(attrs[ATTR_HTTP_ROUTE], attrs[ATTR_URL_PATH], status, this._endpoint);
+    if (match.folded) this._endpointsFolded.value++;
+    const key = requestKey(match.index, methodIndex, status);
     const seconds = ms / 1000;
     const size = attrs[ATTR_HTTP_REQUEST_BODY_SIZE];
     const hasSize = typeof size === 'number' && size >= 0;
-    if (d[KEY] === KEY_UNCLAIMED) this._claim(d, row.name, code, tenantIndex, tenant, endpoint, method, status, key);
+    if (d[KEY] === KEY_UNCLAIMED) {
+      const claimedSize = this._claim(d, tenant, this._requestTuple(methodIndex, status, key));
+      if (claimedSize !== undefined) this._extra(row.name, code, tenantIndex).size = claimedSize;
+    }
     if (d[KEY] === key) {
       d[REQ]++;
       recordHistogram(d, REQ_HIST, REQUEST_BOUNDARIES, seconds);
@@ -229,13 +262,23 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     const x = this._extra(row.name, code, tenantIndex);
     let rc = x.lastRequest;
     if (rc === undefined || x.lastKey !== key) {
-      rc = this._requestCell(tenant, endpoint, method, status);
+      rc = this._requestCell(tenant, this._requestTuple(methodIndex, status, key));
       x.lastKey = key;
       x.lastRequest = rc;
     }
-    rc.rd[rc.ro]++;
-    recordHistogram(rc.dd, rc.do, REQUEST_BOUNDARIES, seconds);
+    rc.requestsData[rc.requestsOffset]++;
+    recordHistogram(rc.durationData, rc.durationOffset, REQUEST_BOUNDARIES, seconds);
     if (hasSize) rc.size.record(size);
+  }
+
+  /** The request tuple of the span being recorded (its endpoint is in `_endpoint`), for the paths that create series. */
+  private _requestTuple(methodIndex: number, status: number, key: number): RequestTuple {
+    const r = this._request;
+    r.method = HTTP_METHOD_LABELS[methodIndex];
+    r.endpoint = this._endpoint.label;
+    r.status = status;
+    r.key = key;
+    return r;
   }
 
   /** The extra record of a server span tuple, created on first use. */
@@ -266,11 +309,12 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     return row;
   }
 
-  /** A new span tuple's array with its spanmetrics series created in place. */
-  private _spanData(kind: SpanKind, name: string, code: SpanStatusCode, tenant: string, slots: number): SeriesData {
+  /** A new span tuple's array (server spans: with room for a request tuple, unclaimed) with its spanmetrics series created in place. */
+  private _spanData(kind: SpanKind, name: string, code: SpanStatusCode, tenant: string): SeriesData {
     const values = [this._service, name, KIND_NAMES[kind] ?? KIND_NAMES[0], STATUS_NAMES[code] ?? STATUS_NAMES[0], tenant];
-    const histograms = slots === SERVER_SLOTS ? [SPAN_HIST, REQ_HIST] : [SPAN_HIST];
-    const d = newSeriesData(slots, histograms);
+    const server = kind === SpanKind.SERVER;
+    const d = server ? newSeriesData(SERVER_SLOTS, SERVER_HISTOGRAMS) : newSeriesData(SPAN_SLOTS, SPAN_HISTOGRAMS);
+    if (server) d[KEY] = KEY_UNCLAIMED;
     const calls = this._calls.get(values, d, CALLS);
     const duration = this._spanDuration.get(values, d, SPAN_HIST);
     // The series budget folded this tuple (TENANTSCOPE_MAX_SERIES): its counts go to the folded series' array, which
@@ -281,40 +325,33 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       return d;
     }
     const home = calls.data;
-    if (slots > SERVER_SLOTS) home[KEY] = folded || home !== d ? KEY_NONE : KEY_UNCLAIMED;
+    if (server) home[KEY] = folded || home !== d ? KEY_NONE : KEY_UNCLAIMED;
     return home;
   }
 
   /**
-   * Puts the first request tuple a server span tuple sees into the tuple's own array, when that request tuple's
-   * series do not exist yet (else it resolves requests through the maps).
+   * Puts the first request tuple a server span tuple sees into the tuple's own array `d` (at `REQ`/`REQ_HIST`,
+   * its key at `KEY`) when that request tuple's series do not exist yet; else marks the array `KEY_NONE`, and
+   * requests resolve through the maps. Returns the request tuple's size histogram when claimed.
    */
-  private _claim(
-    d: SeriesData,
-    name: string,
-    code: SpanStatusCode,
-    tenantIndex: number,
-    tenant: string,
-    endpoint: string,
-    method: string,
-    status: number,
-    key: number
-  ): void {
-    const requestValues = [method, endpoint, this._statusLabel(status), tenant, this._service];
+  private _claim(d: SeriesData, tenant: string, request: RequestTuple): HistogramSeries | undefined {
+    const { method, endpoint } = request;
+    const requestValues = [method, endpoint, this._statusLabel(request.status), tenant, this._service];
     const durationValues = [method, endpoint, tenant, this._service];
     if (this._requests.has(requestValues) || this._duration.has(durationValues)) {
       d[KEY] = KEY_NONE;
-      return;
+      return undefined;
     }
     const requests = this._requests.get(requestValues, d, REQ);
     const duration = this._duration.get(durationValues, d, REQ_HIST);
-    this._extra(name, code, tenantIndex).size = this._size.get([method, endpoint, this._service]);
     // Folded by the series budget into series that live elsewhere, or shared with other tuples: use the maps.
     const own = requests.data === d && duration.data === d && requests.attributes.endpoint === endpoint && requests.attributes.tenant_id === tenant;
-    d[KEY] = own ? key : KEY_NONE;
+    d[KEY] = own ? request.key : KEY_NONE;
+    return this._size.get([method, endpoint, this._service]);
   }
 
-  private _requestCell(tenant: string, endpoint: string, method: string, status: number): RequestCell {
+  private _requestCell(tenant: string, request: RequestTuple): RequestCell {
+    const { method, endpoint, status } = request;
     let byEndpoint = this._red.get(tenant);
     if (byEndpoint === undefined) this._red.set(tenant, (byEndpoint = new Map()));
     let byMethod = byEndpoint.get(endpoint);
@@ -326,14 +363,14 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       // The first status seen for this (tenant, endpoint, method) shares one array with the duration histogram
       // (which has no status label); later statuses get their own counter.
       const first = byStatus.size === 0;
-      const d = first ? newSeriesData(1 + histogramSlots(REQUEST_BOUNDARIES), [1]) : undefined;
-      const requests = this._requests.get([method, endpoint, this._statusLabel(status), tenant, this._service], d, 0);
-      const duration = this._duration.get([method, endpoint, tenant, this._service], d, 1);
+      const d = first ? newSeriesData(CELL_SLOTS, [CELL_DURATION]) : undefined;
+      const requests = this._requests.get([method, endpoint, this._statusLabel(status), tenant, this._service], d, CELL_REQUESTS);
+      const duration = this._duration.get([method, endpoint, tenant, this._service], d, CELL_DURATION);
       c = {
-        rd: requests.data,
-        ro: requests.offset,
-        dd: duration.data,
-        do: duration.offset,
+        requestsData: requests.data,
+        requestsOffset: requests.offset,
+        durationData: duration.data,
+        durationOffset: duration.offset,
         size: this._size.get([method, endpoint, this._service]),
       };
       byStatus.set(status, c);
