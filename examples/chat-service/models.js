@@ -66,6 +66,8 @@ async function reply(tenant, text, onToken, signal) {
     out += piece;
     onToken?.(piece);
   }
+  // The SDK ends the iteration quietly when the call is aborted: never pass a cut-off reply on as a whole one.
+  signal?.throwIfAborted();
   return out;
 }
 
