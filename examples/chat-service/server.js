@@ -1,10 +1,12 @@
 'use strict';
 // A small multi-tenant chat API: express for HTTP, PostgreSQL for conversations, Redis as a read-through cache,
-// RabbitMQ for summarisation jobs done by a worker in the same process, server-sent events for streamed replies
-// and a WebSocket for live notifications. The tenant is whatever the client sends in `X-Tenant-ID`; the app uses
-// it only to scope its own data. Its traces and metrics come from the preload, with no code of its own; it calls
-// tenantscope only for what no span can know: when a conversation starts and ends, the messages it processes,
-// and which queue to watch. (Without the preload those calls do nothing.)
+// model calls with the official SDKs (models.js: a streamed OpenAI chat completion per reply, an Anthropic message
+// per summary), RabbitMQ for summarisation jobs done by a worker in the same process, server-sent events for
+// streamed replies and a WebSocket for live notifications. The tenant is whatever the client sends in
+// `X-Tenant-ID`; the app uses it only to scope its own data and passes it to the model providers as their
+// end-user field. Its traces and metrics (model tokens and cost included) come from the preload, with no code of
+// its own; it calls tenantscope only for what no span can know: when a conversation starts and ends, the messages
+// it processes, and which queue to watch. (Without the preload those calls do nothing.)
 //
 //   OTEL_SERVICE_NAME=chat-service OTEL_TRACES_EXPORTER=none OTEL_METRICS_EXPORTER=prometheus \
 //   PG_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379 \
@@ -14,15 +16,20 @@
 //
 // Routes:
 //   POST /v1/conversations                        create a conversation ({channel})       201
-//   POST /v1/conversations/:id/messages           store a message and a (simulated) reply 201 | 404
-//        …/messages?stream=1                      the reply streamed as server-sent events 200 | 404
+//   POST /v1/conversations/:id/messages           store a message and the model's reply   201 | 404 | 503
+//        …/messages?stream=1                      the reply streamed to the client as     200 | 404 | 503
+//                                                 server-sent events as the model streams it
 //   GET  /v1/conversations/:id                    read through the Redis cache            200 | 404
+//   POST /v1/conversations/:id/summarize          summarise it now (Anthropic); 503 when  200 | 404 | 503
+//                                                 the summariser is overloaded
 //   POST /v1/conversations/:id/summary-jobs       queue a summary (RabbitMQ; the worker   202 | 404
-//                                                 notifies the tenant's live sockets)
+//                                                 summarises and notifies the tenant's live sockets)
 //   POST /v1/conversations/:id/close              end it ({resolution})                   200 | 404
-//   POST /v1/conversations/:id/summarize          the summariser model is down            503
 //   GET  /healthz                                 liveness                                200
-//   WS   /v1/live                                 the tenant's notifications ({type: "summary", id})
+//   WS   /v1/live                                 the tenant's notifications: {type: "summary", id, summary}
+//                                                 or {type: "summary_failed", id, error}
+// Models (models.js): the real APIs with OPENAI_API_KEY / ANTHROPIC_API_KEY (REPLY_MODEL, SUMMARY_MODEL), else
+// the stand-in at MODEL_STANDIN_URL (model-standin.js), else one started in a worker thread.
 // Env: PORT (default 8080; 0 picks a free port), PG_URL, REDIS_URL, AMQP_URL, SUMMARY_QUEUE (default
 // chat.summaries). Prints `LISTENING <port>` when ready.
 // Logs with pino (JSON on stdout): under the preload each line written in a request carries trace_id, span_id
@@ -34,6 +41,7 @@ const Redis = require('ioredis');
 const amqp = require('amqplib');
 const { WebSocketServer } = require('ws');
 const { conversationStarted, conversationCompleted, messageProcessed, observeQueueDepth, rabbitQueueDepth } = require('tenantscope');
+const models = require('./models');
 
 const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -52,29 +60,17 @@ let amqpChannel;
 const liveSockets = new Map();
 
 class ModelUnavailableError extends Error {
-  constructor(model) {
-    super(`model ${model} is not answering`);
+  constructor(model, cause) {
+    super(`model ${model} is not answering${cause?.status ? ` (${cause.status})` : ''}`, { cause });
     this.name = 'ModelUnavailableError';
     this.status = 503;
   }
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Stands in for a model call: the reply takes longer for longer messages (40 ms to the first token, then 4 ms
- * per word of the message spread over the reply's tokens, ≤ 1.5 s in all). `onToken` gets each token as it comes.
- */
-async function generateReply(text, onToken) {
-  const words = text.split(/\s+/).filter(Boolean).length;
-  const tokens = ['You', 'said', String(words), 'words.'];
-  const between = Math.min(4 * words, 1460) / tokens.length;
-  await sleep(40);
-  for (let i = 0; i < tokens.length; i++) {
-    if (i > 0) await sleep(between);
-    onToken?.(tokens[i]);
-  }
-  return tokens.join(' ');
+/** A conversation's messages, oldest first, for a summary. */
+async function messagesOf(id) {
+  const { rows } = await pool.query('SELECT role, body FROM chat_messages WHERE conversation_id = $1 ORDER BY id', [id]);
+  return rows;
 }
 
 /** The conversation's channel, for the conversation metrics; a client that says nothing is on the web. */
@@ -118,9 +114,19 @@ app.post('/v1/conversations/:id/messages', async (req, res) => {
   const channel = channelOf(req);
   messageProcessed({ channel, direction: 'inbound', messageType: 'text' });
   const stream = req.query.stream === '1';
-  if (stream) res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  const reply = await generateReply(text, stream ? (token) => res.write(`data: ${JSON.stringify(token)}\n\n`) : undefined);
-  log.info({ conversation: id, chars: text.length }, 'reply generated');
+  // A client that goes away mid-reply stops the model call too.
+  const gone = new AbortController();
+  res.once('close', () => res.writableFinished || gone.abort());
+  let reply;
+  try {
+    if (stream) res.status(200).set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    // Streamed: each piece goes to the client as the model sends it (the headers with the first one).
+    reply = await models.reply(tenant, text, stream ? (piece) => res.write(`data: ${JSON.stringify(piece)}\n\n`) : undefined, gone.signal);
+  } catch (err) {
+    if (gone.signal.aborted) return void log.info({ conversation: id }, 'client left before the reply ended');
+    throw new ModelUnavailableError(models.REPLY_MODEL, err);
+  }
+  log.info({ conversation: id, chars: text.length, replyChars: reply.length }, 'reply generated');
   await pool.query('INSERT INTO chat_messages (conversation_id, role, body) VALUES ($1, $2, $3), ($1, $4, $5)', [id, 'user', text, 'assistant', reply]);
   await redis.del(cacheKey(tenant, id));
   messageProcessed({ channel, direction: 'outbound', messageType: 'text' });
@@ -144,6 +150,23 @@ app.get('/v1/conversations/:id', async (req, res) => {
   const body = JSON.stringify({ ...conv.rows[0], messages: msgs.rows });
   await redis.set(cacheKey(tenant, id), body, 'EX', CACHE_TTL_SECONDS);
   res.type('application/json').send(body);
+});
+
+app.post('/v1/conversations/:id/summarize', async (req, res) => {
+  const tenant = tenantOf(req, res);
+  if (tenant === undefined) return;
+  const id = Number(req.params.id);
+  const found = await pool.query('SELECT 1 FROM chat_conversations WHERE id = $1 AND tenant_id = $2', [id, tenant]);
+  if (found.rowCount === 0) return void res.status(404).json({ error: 'no such conversation' });
+  const msgs = await messagesOf(id);
+  let summary;
+  try {
+    summary = await models.summarize(tenant, msgs);
+  } catch (err) {
+    // The summariser is sometimes overloaded (the stand-in answers 529 to about one conversation in three).
+    throw new ModelUnavailableError(models.SUMMARY_MODEL, err);
+  }
+  res.json({ summary });
 });
 
 app.post('/v1/conversations/:id/summary-jobs', async (req, res) => {
@@ -173,14 +196,12 @@ app.post('/v1/conversations/:id/close', async (req, res) => {
   res.json({ closed: true });
 });
 
-app.post('/v1/conversations/:id/summarize', async () => {
-  throw new ModelUnavailableError('summarizer-large');
-});
-
 // express 5 passes rejected promises here.
 app.use((err, _req, res, _next) => {
   const status = Number.isInteger(err.status) ? err.status : 500;
   log.error({ err }, 'request failed');
+  // A streamed reply has sent its 200 already: say so in the stream and end it.
+  if (res.headersSent) return void res.end(`event: error\ndata: ${JSON.stringify({ error: err.name })}\n\n`);
   res.status(status).json({ error: err.name, message: err.message });
 });
 
@@ -188,18 +209,35 @@ function cacheKey(tenant, id) {
   return `chat:${tenant}:conversation:${id}`;
 }
 
-/** The summarisation worker: reads the conversation, "summarises" it, stores the summary, notifies the tenant. */
+/**
+ * The summarisation worker: reads the conversation, has the model summarise it, stores the summary and notifies
+ * the tenant. When the model fails the job is dropped (no requeue: the stand-in would shed the same request again)
+ * and the tenant is told.
+ */
 async function summarize(msg) {
   const { tenant, id } = JSON.parse(msg.content.toString());
-  const msgs = await pool.query('SELECT body FROM chat_messages WHERE conversation_id = $1 ORDER BY id', [id]);
-  await sleep(20 + 2 * msgs.rowCount);
-  const summary = `${msgs.rowCount} messages`;
+  const msgs = await messagesOf(id);
+  let summary;
+  try {
+    summary = await models.summarize(tenant, msgs);
+  } catch (err) {
+    log.warn({ conversation: id, err: err.message }, 'summary job failed');
+    amqpChannel.nack(msg, false, false);
+    notify(tenant, { type: 'summary_failed', id, error: err.status === 529 ? 'overloaded' : 'model_error' });
+    return;
+  }
   await pool.query(
     'INSERT INTO chat_summaries (conversation_id, body) VALUES ($1, $2) ON CONFLICT (conversation_id) DO UPDATE SET body = $2',
     [id, summary]
   );
   amqpChannel.ack(msg);
-  for (const ws of liveSockets.get(tenant) ?? []) ws.send(JSON.stringify({ type: 'summary', id, summary }));
+  log.info({ conversation: id }, 'summary stored');
+  notify(tenant, { type: 'summary', id, summary });
+}
+
+function notify(tenant, event) {
+  const text = JSON.stringify(event);
+  for (const ws of liveSockets.get(tenant) ?? []) ws.send(text);
 }
 
 /** `/v1/live`: one socket per client, grouped by tenant for notifications. */

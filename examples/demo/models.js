@@ -4,19 +4,26 @@
 // tenantscope uses (@pydantic/genai-prices), exactly: cents as whole cents plus pico-dollars, no float sums.
 const { calcPrice } = require('@pydantic/genai-prices');
 
-/** tenant → { ok, errors, input, cacheRead, cacheWrite, output, cents } from the model families of /metrics. */
-function modelFigures(samples, service) {
+/**
+ * tenant → { ok, errors, byProvider: Map(provider → {ok, errors}), input, cacheRead, cacheWrite, output, cents }
+ * from the model families of /metrics.
+ */
+function modelFigures(samples) {
   const out = new Map();
   const row = (t) => {
     let r = out.get(t);
-    if (r === undefined) out.set(t, (r = { ok: 0, errors: 0, input: 0, cacheRead: 0, cacheWrite: 0, output: 0, cents: 0, centsBy: new Map() }));
+    if (r === undefined) out.set(t, (r = { ok: 0, errors: 0, byProvider: new Map(), input: 0, cacheRead: 0, cacheWrite: 0, output: 0, cents: 0, centsBy: new Map() }));
     return r;
   };
   for (const s of samples) {
     const l = s.labels;
     if (s.name === 'model_api_calls_total') {
-      if (l.status === 'success') row(l.tenant_id).ok += s.value;
-      else row(l.tenant_id).errors += s.value;
+      const r = row(l.tenant_id);
+      let p = r.byProvider.get(l.provider);
+      if (p === undefined) r.byProvider.set(l.provider, (p = { ok: 0, errors: 0 }));
+      const key = l.status === 'success' ? 'ok' : 'errors';
+      r[key] += s.value;
+      p[key] += s.value;
     } else if (s.name === 'model_api_tokens_total') {
       const key = { input: 'input', cache_read: 'cacheRead', cache_write: 'cacheWrite', output: 'output' }[l.token_type];
       if (key !== undefined) row(l.tenant_id)[key] += s.value;
@@ -25,17 +32,20 @@ function modelFigures(samples, service) {
       row(l.tenant_id).centsBy.set(`${l.provider} ${l.model}`, s.value);
     }
   }
-  void service;
   return out;
 }
 
-/** Table cells for a tenant: model calls (ok/errors), tokens in (cached)/out, cost. */
+/** Table cells for a tenant: OpenAI calls (replies) ok/errors, Anthropic calls (summaries) ok/errors, tokens in (cached)/out, cost. */
 function modelCells(f) {
-  if (f === undefined) return ['-', '-', '-'];
+  if (f === undefined) return ['-', '-', '-', '-'];
   const k = (n) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : String(n));
-  return [`${f.ok}/${f.errors}`, `${k(f.input + f.cacheRead + f.cacheWrite)} (${k(f.cacheRead)} cached)/${k(f.output)}`, `${f.cents.toFixed(4)} ¢`];
+  const calls = (provider) => {
+    const p = f.byProvider.get(provider) ?? { ok: 0, errors: 0 };
+    return `${p.ok}/${p.errors}`;
+  };
+  return [calls('openai'), calls('anthropic'), `${k(f.input + f.cacheRead + f.cacheWrite)} (${k(f.cacheRead)} cached)/${k(f.output)}`, `${f.cents.toFixed(4)} ¢`];
 }
-const MODEL_HEAD = ['model calls ok/err', 'tokens in/out', 'model cost'];
+const MODEL_HEAD = ['openai ok/err', 'anthropic ok/err', 'model tokens in/out', 'model cost'];
 
 /** Pico-dollars for one ledger entry at the source's prices (uncached input, cache reads, output). */
 function picoOf(e) {
