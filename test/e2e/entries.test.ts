@@ -138,6 +138,8 @@ describe('bad values: one line each, naming the variable and what is used', () =
     ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'collector:4318', /^tenantscope: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="collector:4318" is not an http\(s\) URL; using "http:\/\/127\.0\.0\.1:\d+\/v1\/traces"$/],
     ['OTEL_EXPORTER_OTLP_TIMEOUT', 'soon', /^tenantscope: OTEL_EXPORTER_OTLP_TIMEOUT="soon" is not a whole number from 1 to 600000; using 10000$/],
     ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zip', /^tenantscope: OTEL_EXPORTER_OTLP_COMPRESSION="zip" is not one of gzip, none; using "none"$/],
+    // With a Collector endpoint set, logs ship over OTLP too (issue 13): the logs exporter's own variables count.
+    ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'br', /^tenantscope: OTEL_EXPORTER_OTLP_LOGS_COMPRESSION="br" is not one of gzip, none; using "none"$/],
     ['OTEL_EXPORTER_OTLP_CERTIFICATE', '/nonexistent/ca.pem', /^tenantscope: OTEL_EXPORTER_OTLP_CERTIFICATE="\/nonexistent\/ca\.pem" is not a readable file; the OTLP exporter goes without it$/],
     ['TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', 'soon', /^tenantscope: TENANTSCOPE_SHUTDOWN_TIMEOUT_MS="soon" is not a whole number from 0 to 600000; using 5000$/],
     ['TENANTSCOPE_MAX_SERIES', '10', /^tenantscope: TENANTSCOPE_MAX_SERIES="10" is not a whole number from 100 to 10000000; using 20000$/],
