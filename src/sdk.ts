@@ -273,7 +273,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   });
   trace.setGlobalTracerProvider(tracerProvider);
 
-  const loggerProvider = buildLoggerProvider(config, resource, store);
+  const loggerProvider = buildLoggerProvider(config, resource, store, logger);
 
   const instrumentations: Instrumentation[] = [
     ...createUpstreamInstrumentations({
@@ -485,7 +485,7 @@ interface OtlpSettings {
  * `@opentelemetry/api-logs` (the winston transport, whose latest release 0.34 predates OpenTelemetry JS 3.0,
  * still gets its logger there; the SDK 3.x logger accepts the records it emits).
  */
-function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore): LoggerProvider | undefined {
+function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore, logger: TenantScopeDiagLogger): LoggerProvider | undefined {
   if (config.logsExporters.length === 0) return undefined;
   const sdkLogs = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
   const processors: LogRecordProcessor[] = [new TenantLogRecordProcessor()];
@@ -494,7 +494,15 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
     else {
       processors.push(
         new CountingBatchLogRecordProcessor({
-          exporter: otlpLogExporter(config.otlpLogsProtocol),
+          // Built muted and with the settings loadConfig resolved, as the trace and metric exporters are: the
+          // exporter re-reads the same variables and would repeat, unnamed, a problem already reported in one line.
+          exporter: logger.muted(() =>
+            otlpLogExporter(config.otlpLogsProtocol, {
+              url: config.otlpLogsUrl,
+              timeoutMillis: config.otlpLogsTimeoutMillis,
+              compression: config.otlpLogsCompression,
+            })
+          ),
           store,
           target: config.otlpLogsTarget,
           ...config.batchLogRecordProcessor,
@@ -509,13 +517,13 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
   return provider;
 }
 
-function otlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
+function otlpLogExporter(protocol: OtlpProtocol, settings: OtlpSettings): LogRecordExporter {
   if (protocol === 'http/json') {
     const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http');
-    return new OTLPLogExporter();
+    return new OTLPLogExporter(settings as never);
   }
   const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto');
-  return new OTLPLogExporter();
+  return new OTLPLogExporter(settings as never);
 }
 
 function otlpTraceExporter(protocol: OtlpProtocol, settings: OtlpSettings): SpanExporter {

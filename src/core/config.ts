@@ -16,14 +16,17 @@ export interface TenantScopeConfig {
    * empty) and empty otherwise. Empty: nothing is shipped, the log lines still carry trace and tenant fields.
    */
   readonly logsExporters: readonly ('otlp' | 'console')[];
-  /** Where OTLP traces and metrics go (resolved and validated here; '' when that exporter is off). */
+  /** Where OTLP traces, metrics and logs go (resolved and validated here; '' when that exporter is off). */
   readonly otlpTracesUrl: string;
   readonly otlpMetricsUrl: string;
+  readonly otlpLogsUrl: string;
   /** Per-export timeout and compression of each OTLP signal (`OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` / `_COMPRESSION`). */
   readonly otlpTracesTimeoutMillis: number;
   readonly otlpMetricsTimeoutMillis: number;
+  readonly otlpLogsTimeoutMillis: number;
   readonly otlpTracesCompression: 'gzip' | 'none';
   readonly otlpMetricsCompression: 'gzip' | 'none';
+  readonly otlpLogsCompression: 'gzip' | 'none';
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
   readonly otlpLogsProtocol: OtlpProtocol;
@@ -158,8 +161,8 @@ export const OTLP_DEFAULT_ENDPOINT = 'http://localhost:4318';
  * given, else the general one with `v1/<signal>` appended, else the default. A value that is not an http(s) URL logs
  * one line naming the variable and the URL used instead (the upstream exporter's own warning names neither).
  */
-function otlpUrl(env: Env, signal: 'TRACES' | 'METRICS', general: string | undefined): string {
-  const path = signal === 'TRACES' ? 'v1/traces' : 'v1/metrics';
+function otlpUrl(env: Env, signal: 'TRACES' | 'METRICS' | 'LOGS', general: string | undefined): string {
+  const path = `v1/${signal.toLowerCase()}`;
   const fallback = (general ?? OTLP_DEFAULT_ENDPOINT).replace(/\/?$/, '/') + path;
   const name = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
   const own = str(env, name);
@@ -209,7 +212,9 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   }
   // Read once: both signals fall back to it, and a bad value must log one line, not one per signal.
   const otlpProtocol = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', PROTOCOLS);
-  const otlpGeneral = tracesExporters.includes('otlp') || metricsExporters.includes('otlp') ? otlpBase(env) : undefined;
+  const otlpGeneral =
+    tracesExporters.includes('otlp') || metricsExporters.includes('otlp') || logsExporters.includes('otlp') ? otlpBase(env) : undefined;
+  const otlpLogsUrl = logsExporters.includes('otlp') ? otlpUrl(env, 'LOGS', otlpGeneral) : '';
   const otlpTimeout = int(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000);
   const otlpCompression = oneOf<'gzip' | 'none'>(env, 'OTEL_EXPORTER_OTLP_COMPRESSION', 'none', COMPRESSIONS);
   for (const name of CERTIFICATE_VARIABLES) readableFile(env, name);
@@ -226,15 +231,18 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     metricsExporters: [...new Set(metricsExporters)],
     otlpTracesUrl: tracesExporters.includes('otlp') ? otlpUrl(env, 'TRACES', otlpGeneral) : '',
     otlpMetricsUrl: metricsExporters.includes('otlp') ? otlpUrl(env, 'METRICS', otlpGeneral) : '',
+    otlpLogsUrl,
     otlpTracesTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', otlpTimeout, 1, 600_000),
     otlpMetricsTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpLogsTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', otlpTimeout, 1, 600_000),
     otlpTracesCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', otlpCompression, COMPRESSIONS),
     otlpMetricsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', otlpCompression, COMPRESSIONS),
+    otlpLogsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otlpCompression, COMPRESSIONS),
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
     logsExporters: [...new Set(logsExporters)],
     otlpLogsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otlpProtocol),
-    otlpLogsTarget: logsTarget(env),
+    otlpLogsTarget: logsTarget(otlpLogsUrl),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
@@ -330,16 +338,16 @@ function defaultLogsExporters(env: Env): string[] {
   return configured ? ['otlp'] : ['none'];
 }
 
-/** The logs URL the upstream OTLP exporter posts to, rendered without userinfo or query for log lines. */
-function logsTarget(env: Env): string {
-  const signal = str(env, 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT');
-  const base = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
-  const raw = signal ?? (base === undefined ? 'http://localhost:4318/v1/logs' : base.replace(/\/+$/, '') + '/v1/logs');
+/**
+ * The logs URL (validated by `otlpUrl`; the default when the OTLP logs exporter is off), rendered without userinfo
+ * or query for log lines.
+ */
+function logsTarget(url: string): string {
   try {
-    const u = new URL(raw);
+    const u = new URL(url === '' ? `${OTLP_DEFAULT_ENDPOINT}/v1/logs` : url);
     return clip(`${u.protocol}//${u.host}${u.pathname}`);
   } catch {
-    return signal !== undefined ? 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (not a URL)' : 'OTEL_EXPORTER_OTLP_ENDPOINT (not a URL)';
+    return 'the OTLP logs endpoint';
   }
 }
 
@@ -373,11 +381,16 @@ function batchSettings(env: Env): TenantScopeConfig['batchSpanProcessor'] {
   };
 }
 const COMPRESSIONS = ['gzip', 'none'];
-const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_'].flatMap((s) =>
+const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_', 'LOGS_'].flatMap((s) =>
   ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((k) => `OTEL_EXPORTER_OTLP_${s}${k}`)
 );
 
-const HEADER_VARIABLES = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS'];
+const HEADER_VARIABLES = [
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_EXPORTER_OTLP_METRICS_HEADERS',
+  'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
+];
 
 /**
  * One line for the entries of an OTLP headers variable that the exporter will skip (not `key=value`, or not

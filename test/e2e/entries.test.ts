@@ -138,15 +138,18 @@ describe('bad values: one line each, naming the variable and what is used', () =
     ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'collector:4318', /^tenantscope: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="collector:4318" is not an http\(s\) URL; using "http:\/\/127\.0\.0\.1:\d+\/v1\/traces"$/],
     ['OTEL_EXPORTER_OTLP_TIMEOUT', 'soon', /^tenantscope: OTEL_EXPORTER_OTLP_TIMEOUT="soon" is not a whole number from 1 to 600000; using 10000$/],
     ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zip', /^tenantscope: OTEL_EXPORTER_OTLP_COMPRESSION="zip" is not one of gzip, none; using "none"$/],
+    // With a Collector endpoint set, logs ship over OTLP too (issue 13): the logs exporter's own variables count.
+    ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'br', /^tenantscope: OTEL_EXPORTER_OTLP_LOGS_COMPRESSION="br" is not one of gzip, none; using "none"$/],
     ['OTEL_EXPORTER_OTLP_CERTIFICATE', '/nonexistent/ca.pem', /^tenantscope: OTEL_EXPORTER_OTLP_CERTIFICATE="\/nonexistent\/ca\.pem" is not a readable file; the OTLP exporter goes without it$/],
     ['TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', 'soon', /^tenantscope: TENANTSCOPE_SHUTDOWN_TIMEOUT_MS="soon" is not a whole number from 0 to 600000; using 5000$/],
     ['TENANTSCOPE_MAX_SERIES', '10', /^tenantscope: TENANTSCOPE_MAX_SERIES="10" is not a whole number from 100 to 10000000; using 20000$/],
     ['OTEL_EXPORTER_OTLP_HEADERS', 'authorization=Bearer s3cret,garbage', /^tenantscope: OTEL_EXPORTER_OTLP_HEADERS: entry 2 not "key=value" \(values are not shown\); those entries are skipped$/],
     ['OTEL_RESOURCE_ATTRIBUTES', 'team=chat,=bad', /^tenantscope: OTEL_RESOURCE_ATTRIBUTES: "=bad" is not key=value \(percent-encoded, at most 255 characters each\); the whole variable is ignored$/],
     ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '5000', /^tenantscope: OTEL_BSP_MAX_EXPORT_BATCH_SIZE="5000" is more than OTEL_BSP_MAX_QUEUE_SIZE; using 2048$/],
-    ['TENANTSCOPE_PRICES_FILE', '<fifo>', /^tenantscope: TENANTSCOPE_PRICES_FILE \S+prices\.fifo: is not a regular file \(a FIFO\); not read; using the shipped price table /],
-    ['TENANTSCOPE_PRICES_FILE', '/dev/zero', /^tenantscope: TENANTSCOPE_PRICES_FILE \/dev\/zero: is not a regular file \(a character device\); not read; using the shipped price table /],
-    ['TENANTSCOPE_PRICES_FILE', '<dir>', /^tenantscope: TENANTSCOPE_PRICES_FILE \S+prices\.d: is not a regular file \(a directory\); not read; using the shipped price table /],
+    // Issue 10 replaced the shipped price table with @pydantic/genai-prices' data: the line names it and its version.
+    ['TENANTSCOPE_PRICES_FILE', '<fifo>', /^tenantscope: TENANTSCOPE_PRICES_FILE \S+prices\.fifo: is not a regular file \(a FIFO\); not read; using the @pydantic\/genai-prices \S+ prices alone$/],
+    ['TENANTSCOPE_PRICES_FILE', '/dev/zero', /^tenantscope: TENANTSCOPE_PRICES_FILE \/dev\/zero: is not a regular file \(a character device\); not read; using the @pydantic\/genai-prices \S+ prices alone$/],
+    ['TENANTSCOPE_PRICES_FILE', '<dir>', /^tenantscope: TENANTSCOPE_PRICES_FILE \S+prices\.d: is not a regular file \(a directory\); not read; using the @pydantic\/genai-prices \S+ prices alone$/],
   ];
   for (const [name, value, expected] of cases) {
     it(`${name}=${value}: one line, and the app runs`, async () => {

@@ -123,6 +123,8 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'collector:4318', 'otlpMetricsUrl'],
   ['OTEL_EXPORTER_OTLP_TIMEOUT', 'soon', 'otlpTracesTimeoutMillis'],
   ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zip', 'otlpMetricsCompression'],
+  ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'soon', 'otlpLogsTimeoutMillis'],
+  ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'zip', 'otlpLogsCompression'],
   ['TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', '-1', 'shutdownTimeoutMillis'],
   ['TENANTSCOPE_MAX_SERIES', '5', 'maxSeries'],
 ];
@@ -134,6 +136,16 @@ test('OTLP URLs: the signal variable as given, else the general one with v1/<sig
   assert.equal(c.otlpTracesUrl, 'http://collector:4318/v1/traces');
   assert.equal(c.otlpMetricsUrl, 'https://m.example/ingest');
   assert.deepEqual(warnings, []);
+});
+
+test('the OTLP logs URL resolves as the others do, only when logs are shipped over OTLP', () => {
+  assert.equal(DEFAULTS.otlpLogsUrl, '');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).otlpLogsUrl, 'http://collector:4318/v1/logs');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'https://l.example/ingest' }).otlpLogsUrl, 'https://l.example/ingest');
+  assert.deepEqual(warnings, []);
+  const c = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'collector:4318' });
+  assert.equal(c.otlpLogsUrl, 'http://collector:4318/v1/logs');
+  assert.deepEqual(warnings, ['tenantscope: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT="collector:4318" is not an http(s) URL; using "http://collector:4318/v1/logs"']);
 });
 
 test('a bad OTLP endpoint names the variable and the URL used instead', () => {
