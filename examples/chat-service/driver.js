@@ -1,8 +1,12 @@
 'use strict';
-// Traffic driver for the example chat service: tenants open conversations, send messages, read them back (the
-// first read after a message misses the Redis cache, later ones hit), sometimes ask for a summary (the
-// summariser is down: 503) or read another tenant's conversation (404). In the compose stack it runs for ever
-// under `node --require tenantscope/register`, so its own client spans reach Jaeger too; tests run it bounded.
+// Traffic driver for the example chat service: each tenant keeps a live WebSocket open (/v1/live) for its
+// notifications; tenants open conversations, send messages (one reply of three streamed as server-sent events),
+// read them back (the first read after a message misses the Redis cache, later ones hit), queue a summary job
+// (RabbitMQ; the worker's result arrives on the live socket), close the conversation, sometimes ask for a summary
+// now (the summariser is down: 503) or read another tenant's conversation (404). So every part of the service's
+// telemetry moves: RED, cache, database, queue, WebSocket, streamed-reply and conversation families. In the
+// compose stack it runs for ever under `node --require tenantscope/register`, so its own client spans reach
+// Jaeger too; tests run it bounded.
 //
 //   TARGET_URL=http://127.0.0.1:8080 node examples/chat-service/driver.js
 //
@@ -16,7 +20,8 @@
 //   DRIVER_ERROR_BURST     `tenant:onSeconds:everySeconds`: during the first onSeconds of every everySeconds,
 //                          that tenant asks for a summary in every session, so its error ratio crosses the
 //                          TenantErrorRatioHigh threshold and the alert fires (default initech:600:1800; `off`)
-// Prints one line per 100 requests and a summary when it stops (SIGTERM/SIGINT or DRIVER_SESSIONS reached).
+// Prints one line per 100 requests and a summary when it stops (SIGTERM/SIGINT or DRIVER_SESSIONS reached):
+// requests by status and `notified:N`, the summaries that came back on the live sockets.
 
 const TARGET = (process.env.TARGET_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
 const TENANTS = (process.env.DRIVER_TENANTS ?? 'acme,globex,initech').split(',').map((t) => t.trim()).filter(Boolean);
@@ -48,7 +53,7 @@ function parseBurst(raw) {
 }
 
 const started = Date.now();
-const counts = { requests: 0, byStatus: new Map() };
+const counts = { requests: 0, byStatus: new Map(), notified: 0 };
 let stopping = false;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,13 +82,42 @@ async function call(tenant, method, path, body) {
 }
 
 function summary() {
-  return [...counts.byStatus].map(([s, n]) => `${s}:${n}`).join(' ');
+  return [...counts.byStatus].map(([s, n]) => `${s}:${n}`).join(' ') + ` notified:${counts.notified}`;
+}
+
+/** tenant → its live socket (Node's WebSocket client; the header names the tenant, as for HTTP calls). */
+const live = new Map();
+
+/** Opens the tenant's live socket; resolves once it is open (or failed: the driver goes on without it). */
+function openLive(tenant) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(TARGET.replace(/^http/, 'ws') + '/v1/live', { headers: { 'x-tenant-id': tenant } });
+    ws.onopen = () => {
+      live.set(tenant, ws);
+      resolve();
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string' && ev.data.includes('"summary"')) counts.notified++;
+    };
+    ws.onerror = () => {
+      console.error(`driver: live socket for ${tenant} failed`);
+      resolve();
+    };
+    ws.onclose = () => {
+      live.delete(tenant);
+      // The service restarted (compose): open it again, as a client would.
+      if (!stopping) setTimeout(() => void openLive(tenant), 1000).unref();
+    };
+  });
 }
 
 const lastIds = new Map();
 const sessionsOf = new Map();
 
-/** One conversation: create, three messages each followed by two reads, sometimes a summary and a foreign read. */
+/**
+ * One conversation: create, three messages (the second streamed) each followed by two reads, a summary job, the
+ * close; sometimes a summary now (503) and a foreign read (404).
+ */
 async function session(tenant) {
   const n = (sessionsOf.get(tenant) ?? 0) + 1;
   sessionsOf.set(tenant, n);
@@ -93,15 +127,18 @@ async function session(tenant) {
   for (let m = 0; m < 3 && !stopping; m++) {
     const words = 5 + ((n * 7 + m * 13) % 60);
     const text = Array.from({ length: words }, (_, i) => `w${i}`).join(' ');
-    await call(tenant, 'POST', `/v1/conversations/${id}/messages`, { text });
+    await call(tenant, 'POST', `/v1/conversations/${id}/messages${m === 1 ? '?stream=1' : ''}`, { text });
     await sleep(PAUSE_MS);
     await call(tenant, 'GET', `/v1/conversations/${id}`); // miss: the message invalidated the cache
     await call(tenant, 'GET', `/v1/conversations/${id}`); // hit
     await sleep(PAUSE_MS);
   }
+  if (stopping) return;
+  await call(tenant, 'POST', `/v1/conversations/${id}/summary-jobs`);
   if (inBurst(tenant) || (SUMMARY_EVERY > 0 && n % SUMMARY_EVERY === 0)) {
     await call(tenant, 'POST', `/v1/conversations/${id}/summarize`);
   }
+  await call(tenant, 'POST', `/v1/conversations/${id}/close`, { resolution: n % 3 === 0 ? 'escalated' : 'resolved' });
   const other = lastIds.get(TENANTS[(TENANTS.indexOf(tenant) + 1) % TENANTS.length]);
   if (other !== undefined && n % 5 === 0) await call(tenant, 'GET', `/v1/conversations/${other}`); // 404
   lastIds.set(tenant, id);
@@ -109,6 +146,7 @@ async function session(tenant) {
 
 async function main() {
   console.log(`driver: ${TARGET}, tenants ${TENANTS.join(',')}, ${CONCURRENCY} sessions in flight${SESSIONS ? `, ${SESSIONS} sessions` : ''}`);
+  await Promise.all(TENANTS.map(openLive));
   let next = 0;
   const worker = async () => {
     while (!stopping && (SESSIONS === 0 || next < SESSIONS)) {
@@ -117,6 +155,10 @@ async function main() {
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  // The last summary jobs' notifications come back within a moment; then the sockets close.
+  await sleep(500);
+  stopping = true;
+  for (const ws of live.values()) ws.close(1000, 'driver done');
   console.log(`driver: done, ${counts.requests} requests ${summary()}`);
 }
 
