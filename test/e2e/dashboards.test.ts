@@ -385,6 +385,24 @@ describe('every panel query, recording rule and Jaeger Monitor query returns dat
     assert.deepEqual(failures('panel'), []);
   });
 
+  test('every panel query that asks for exemplars gets some, naming traces the Collector (here: the receiver) got', async () => {
+    const exported = new Set(receiver.spans.map((s) => s.traceId));
+    let n = 0;
+    for (const file of filesIn(DASHBOARDS_DIR, '.json')) {
+      const d = JSON.parse(readFileSync(file, 'utf8')) as Yaml;
+      for (const p of d.panels as Yaml[]) {
+        for (const t of (p.targets as Yaml[]).filter((x) => x.exemplar === true)) {
+          const series = await prom.queryExemplars(substitute(t.expr), Math.floor(Date.now() / 1000) - 600, Math.ceil(Date.now() / 1000));
+          const traces = series.flatMap((s) => s.exemplars.map((e) => e.labels.trace_id));
+          assert.ok(traces.length > 0, `no exemplars for ${p.title}`);
+          for (const tr of traces) assert.ok(exported.has(tr), `${p.title}: exemplar trace ${tr} was never exported`);
+          n++;
+        }
+      }
+    }
+    assert.equal(n, 1);
+  });
+
   test('every recording rule returns data, as its expression and as the recorded series', async () => {
     for (const r of rules.filter((x) => x.record)) {
       await check(`rule ${r.record} (expr)`, r.expr);
