@@ -211,6 +211,9 @@ test('the Collector exporter naming settings are the ones docs/metrics.md descri
   const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
   assert.equal(prom.endpoint, '0.0.0.0:8889');
   assert.equal(prom.translation_strategy, 'UnderscoreEscapingWithSuffixes');
+  // Exemplars reach Prometheus only in OpenMetrics (docs/metrics.md says so).
+  assert.equal(prom.enable_open_metrics, true);
+  assert.match(doc, /`enable_open_metrics: true`/);
   assert.ok(doc.includes(`\`${prom.translation_strategy}\``), 'docs/metrics.md does not name the translation strategy');
   // Unit and _total suffixes: the docs' table of how the Collector names things.
   assert.match(doc, /unit word appended unless the name already ends with it \(`s` → `_seconds`, `ms` → `_milliseconds`, `By` → `_bytes`, `\{…\}` dropped\), `_total` on monotonic sums/);
