@@ -434,9 +434,9 @@ function histogramText(name: string, labelText: string, le: readonly string[], h
   for (let b = 0; b < le.length; b++) {
     cum += h.bucket(b);
     out += `${name}_bucket{${labelText}${sep}le="${le[b]}"} ${cum}`;
-    const i = row + b;
-    if (ex !== undefined && ex.times[i] > 0) {
-      out += ` # {trace_id="${ex.traceIds[i]}",span_id="${ex.spanIds[i]}"} ${formatNumber(ex.values[i])} ${(ex.times[i] / 1000).toFixed(3)}`;
+    if (ex !== undefined && ex.has(row + b)) {
+      const e = ex.at(row + b);
+      out += ` # {trace_id="${e.traceId}",span_id="${e.spanId}"} ${formatNumber(e.value)} ${(e.timeMs / 1000).toFixed(3)}`;
     }
     out += '\n';
   }
