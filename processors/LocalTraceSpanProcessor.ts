@@ -1,11 +1,11 @@
 import { SpanKind, SpanStatusCode, TraceFlags, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { exceptionTypeOf, setRequestErrorType } from '../src/core/ErrorType';
+import { markKept } from '../src/core/ExportMark';
 import { describeError, warnOnce } from '../src/core/log';
 import type { CounterSeries } from '../src/core/metrics/MetricFamily';
 import type { MetricStore } from '../src/core/metrics/MetricStore';
 import {
-  ATTR_KEPT_BY,
   ATTR_MODEL_COST_USD,
   ATTR_TENANT_ID,
   METRIC_SPANS_DROPPED,
@@ -245,6 +245,10 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
       if (cell !== undefined && span.attributes[ATTR_TENANT_ID] !== cell.id) {
         (span.attributes as Record<string, unknown>)[ATTR_TENANT_ID] = cell.id;
       }
+      // An unsampled span of a kept trace is marked before the metric processors see it: they may take an exemplar
+      // only from a span that is exported (src/core/ExportMark.ts).
+      const keep = lt?.keep;
+      if (keep !== undefined && this._exportEnabled && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) markKept(span, keep);
     } catch (err) {
       warnOnce('localtrace-tenant', `the final tenant was not stamped on a span: ${describeError(err)}`);
     }
@@ -280,7 +284,7 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
     }
     const c = this._exportedByRule.get(keep);
     if (c !== undefined) c.value++;
-    (span.attributes as Record<string, unknown>)[ATTR_KEPT_BY] = keep;
+    markKept(span, keep);
     const view = sampledView(span, sc);
     for (let i = 0; i < this._exporters.length; i++) this._exporters[i].onEnd(view);
   }

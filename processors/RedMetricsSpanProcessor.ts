@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { EndpointMatch, type EndpointNormalizer } from '../src/core/EndpointNormalizer';
 import { requestErrorTypeOf } from '../src/core/ErrorType';
+import { isExported } from '../src/core/ExportMark';
 import { warnOnce, describeError } from '../src/core/log';
 import {
   histogramSlots,
@@ -50,6 +51,11 @@ export interface RedMetricsSpanProcessorOptions {
   maxSpanNames: number;
   /** Distinct error types per process before they fold into `_OTHER`. */
   maxErrorTypes: number;
+  /**
+   * Keep the trace id of exported spans as exemplars of the two duration histograms (true when traces are exported
+   * at all: a trace that is not exported must never become an exemplar). Default false.
+   */
+  exemplars?: boolean;
 }
 
 const SPAN_BOUNDARIES = METRIC_SPAN_DURATION.boundaries ?? [];
@@ -143,6 +149,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
   private readonly _service: string;
   private readonly _maxSpanNames: number;
   private readonly _maxErrorTypes: number;
+  private readonly _exemplars: boolean;
   private readonly _requests: CounterFamily;
   private readonly _duration: HistogramFamily;
   private readonly _size: HistogramFamily;
@@ -177,6 +184,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     this._service = options.serviceName;
     this._maxSpanNames = options.maxSpanNames;
     this._maxErrorTypes = options.maxErrorTypes;
+    this._exemplars = options.exemplars === true;
     this._requests = store.counter(METRIC_HTTP_REQUESTS);
     this._errors = store.counter(METRIC_ERRORS);
     this._calls = store.counter(METRIC_SPAN_CALLS);
@@ -212,6 +220,7 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     const ms = dur[0] * 1e3 + dur[1] / 1e6;
     const kind = span.kind;
     const code = span.status.code;
+    const exemplar = this._exemplars && isExported(span);
 
     if (kind !== SpanKind.SERVER) {
       // Collector spanmetrics family.
@@ -220,7 +229,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       let d = slots[tenantIndex];
       if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant);
       d[CALLS]++;
-      recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
+      const b = recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
+      if (exemplar) this._exemplar(this._spanDuration, d, SPAN_HIST, b, ms, span);
       if (kind !== SpanKind.CONSUMER) return;
       if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
       if (code === SpanStatusCode.ERROR || requestErrorTypeOf(span) !== undefined) this._error(span, tenant);
@@ -232,7 +242,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     let d = slots[tenantIndex];
     if (d === undefined) d = slots[tenantIndex] = this._spanData(kind, row.name, code, tenant);
     d[CALLS]++;
-    recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
+    const b = recordHistogram(d, SPAN_HIST, SPAN_BOUNDARIES, ms);
+    if (exemplar) this._exemplar(this._spanDuration, d, SPAN_HIST, b, ms, span);
     if (tenant === TENANT_OVERFLOW) this._tenantsFolded.value++;
     if (code === SpanStatusCode.ERROR || requestErrorTypeOf(span) !== undefined) this._error(span, tenant);
     const rawMethod = attrs[ATTR_HTTP_REQUEST_METHOD];
@@ -255,7 +266,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     }
     if (d[KEY] === key) {
       d[REQ]++;
-      recordHistogram(d, REQ_HIST, REQUEST_BOUNDARIES, seconds);
+      const rb = recordHistogram(d, REQ_HIST, REQUEST_BOUNDARIES, seconds);
+      if (exemplar) this._exemplar(this._duration, d, REQ_HIST, rb, seconds, span);
       if (hasSize) (this._extra(row.name, code, tenantIndex).size as HistogramSeries).record(size);
       return;
     }
@@ -267,7 +279,8 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
       x.lastRequest = rc;
     }
     rc.requestsData[rc.requestsOffset]++;
-    recordHistogram(rc.durationData, rc.durationOffset, REQUEST_BOUNDARIES, seconds);
+    const rb = recordHistogram(rc.durationData, rc.durationOffset, REQUEST_BOUNDARIES, seconds);
+    if (exemplar) this._exemplar(this._duration, rc.durationData, rc.durationOffset, rb, seconds, span);
     if (hasSize) rc.size.record(size);
   }
 
@@ -279,6 +292,13 @@ export class RedMetricsSpanProcessor implements SpanProcessor {
     r.status = status;
     r.key = key;
     return r;
+  }
+
+  /** Makes an exported span the exemplar of the bucket it fell in (its end time; the context's own id strings). */
+  private _exemplar(f: HistogramFamily, d: SeriesData, off: number, bucket: number, value: number, span: ReadableSpan): void {
+    const sc = span.spanContext();
+    const end = span.endTime;
+    f.exemplar(d, off, bucket, value, sc.traceId, sc.spanId, end[0] * 1e3 + end[1] / 1e6);
   }
 
   /** The extra record of a server span tuple, created on first use. */

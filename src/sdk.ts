@@ -60,6 +60,7 @@ import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConf
 import { Deadline } from './core/export/Deadline';
 import { ExportGuard } from './core/export/ExportGuard';
 import { installGuardedTransport } from './core/export/GuardedHttpTransport';
+import { installExemplarSerializer } from './export/ExemplarSerializer';
 import {
   METRIC_EXPORT_POINTS,
   METRIC_EXPORT_POINTS_ATTEMPTED,
@@ -183,6 +184,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
         })
       );
       installGuardedTransport(exporter, guard);
+      installExemplarSerializer(exporter, config.otlpMetricsProtocol);
       readers.push(
         new PushMetricReader({
           exporter,
@@ -212,6 +214,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       serviceName,
       maxSpanNames: config.maxSpanNames,
       maxErrorTypes: config.maxErrorTypes,
+      // Exemplars name exported traces only: none when no trace is exported at all.
+      exemplars: config.sampler.name !== 'always_off' && config.tracesExporters.length > 0,
     }),
     new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels, maxErrorTypes: config.maxErrorTypes }),
     new DependencyMetricsSpanProcessor({

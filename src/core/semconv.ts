@@ -96,6 +96,11 @@ export interface MetricSpec {
    * exported over OTLP as a non-monotonic sum. Prometheus shows both as gauges.
    */
   readonly kind?: 'gauge' | 'updowncounter';
+  /**
+   * A histogram whose buckets carry exemplars: the trace and span id of the latest exported span that fell in each
+   * bucket (OpenMetrics on /metrics, OTLP exemplars). See `HistogramFamily.exemplar`.
+   */
+  readonly exemplars?: true;
 }
 
 // --- Seed catalog (RED) ---
@@ -113,6 +118,7 @@ export const METRIC_HTTP_REQUEST_DURATION: MetricSpec = {
   unit: 's',
   labels: ['method', 'endpoint', 'tenant_id', 'service'],
   boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  exemplars: true,
 };
 export const METRIC_HTTP_REQUEST_SIZE: MetricSpec = {
   name: 'http_request_size_bytes',
@@ -145,6 +151,7 @@ export const METRIC_SPAN_DURATION: MetricSpec = {
   unit: 'ms',
   labels: ['service.name', 'span.name', 'span.kind', 'status.code', 'tenant.id'],
   boundaries: [2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10000, 15000],
+  exemplars: true,
 };
 
 // --- tenantscope's own health metrics ---

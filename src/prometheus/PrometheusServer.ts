@@ -9,7 +9,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { describeError, error as logError, debug } from '../core/log';
-import { escapeLabelValue, formatNumber, promLabelName } from '../core/metrics/MetricFamily';
+import { escapeLabelValue, formatNumber, promLabelName, type Exemplars } from '../core/metrics/MetricFamily';
 import type { MetricStore } from '../core/metrics/MetricStore';
 import { prometheusName } from './naming';
 import type { OwnServers } from '../core/OwnServers';
@@ -53,7 +53,16 @@ interface Exposition {
   wake: Set<() => void>;
 }
 
-const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+/**
+ * The two exposition formats: the Prometheus text format (the default), and OpenMetrics 1.0 for a scraper that asks
+ * for it (`Accept: application/openmetrics-text`, as Prometheus does), which also carries the duration histograms'
+ * exemplars (trace ids of exported spans).
+ */
+export type ExpositionFormat = 'text' | 'openmetrics';
+const CONTENT_TYPES: Record<ExpositionFormat, string> = {
+  text: 'text/plain; version=0.0.4; charset=utf-8',
+  openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+};
 /** Characters per written chunk (about 64 KB of text): one chunk's encode and write stay well under 1 ms. */
 const CHUNK_CHARS = 64 * 1024;
 
@@ -68,7 +77,8 @@ export class PrometheusServer extends MetricReader {
   private readonly _sliceMillis: number;
   private readonly _listening: Promise<number | undefined>;
   private readonly _limits: Required<Omit<PrometheusServerOptions, 'host' | 'port' | 'store' | 'ownServers' | 'sliceMillis'>>;
-  private _shared: Exposition | undefined;
+  /** The exposition in progress or cached, per format. */
+  private readonly _shared: Record<ExpositionFormat, Exposition | undefined> = { text: undefined, openmetrics: undefined };
   private readonly _waiting: ServerResponse[] = [];
   private _answering = 0;
   private _lastStart = -Infinity;
@@ -177,7 +187,7 @@ export class PrometheusServer extends MetricReader {
       const res = this._waiting.shift() as ServerResponse;
       this._lastStart = performance.now();
       this._answering++;
-      void this._answer(res)
+      void this._answer(res, negotiate(res.req.headers.accept))
         .catch((err) => logError('serving /metrics failed', err))
         .finally(() => {
           this._answering--;
@@ -187,16 +197,17 @@ export class PrometheusServer extends MetricReader {
   }
 
   /** Writes the shared exposition to `res`, honouring backpressure; stops when the client is gone. */
-  private async _answer(res: ServerResponse): Promise<void> {
+  private async _answer(res: ServerResponse, format: ExpositionFormat): Promise<void> {
     if (res.destroyed) return;
     // A client that stops reading (or never reads) is cut off.
     res.setTimeout(this._limits.idleTimeoutMillis, () => res.destroy());
-    res.setHeader('Content-Type', CONTENT_TYPE);
+    res.setHeader('Content-Type', CONTENT_TYPES[format]);
+    res.setHeader('Vary', 'Accept');
     if (res.req.method === 'HEAD') {
       res.end();
       return;
     }
-    const e = this._exposition();
+    const e = this._exposition(format);
     e.readers++;
     try {
       let i = 0;
@@ -222,13 +233,13 @@ export class PrometheusServer extends MetricReader {
   }
 
   /** The exposition in progress or finished less than `cacheMillis` ago, else a new one (serialised once). */
-  private _exposition(): Exposition {
-    const cur = this._shared;
+  private _exposition(format: ExpositionFormat): Exposition {
+    const cur = this._shared[format];
     if (cur !== undefined && !cur.stopped && cur.error === undefined && (!cur.done || performance.now() - cur.finishedAt < this._limits.cacheMillis)) {
       return cur;
     }
     const e: Exposition = { chunks: [], done: false, stopped: false, error: undefined, readers: 0, finishedAt: 0, wake: new Set() };
-    this._shared = e;
+    this._shared[format] = e;
     const wake = (): void => {
       const w = [...e.wake];
       e.wake.clear();
@@ -243,7 +254,7 @@ export class PrometheusServer extends MetricReader {
       e.chunks.push(Buffer.from(chunk, 'utf8'));
       wake();
       return undefined;
-    })
+    }, format)
       .catch((err: unknown) => {
         logError('serving /metrics failed', err);
         e.error = err;
@@ -261,20 +272,21 @@ export class PrometheusServer extends MetricReader {
    * Writes the whole exposition through `write`, yielding to the event loop between slices; when `write`
    * returns a promise (a full socket), the next slice waits for it, and stops if it resolves to `false`.
    */
-  async serialize(write: (chunk: string) => void | Promise<boolean>): Promise<void> {
+  async serialize(write: (chunk: string) => void | Promise<boolean>, format: ExpositionFormat = 'text'): Promise<void> {
     try {
-      await this._serialize(write);
+      await this._serialize(write, format);
     } catch (err) {
       if (err !== STOP) throw err;
     }
   }
 
-  private async _serialize(write: (chunk: string) => void | Promise<boolean>): Promise<void> {
+  private async _serialize(write: (chunk: string) => void | Promise<boolean>, format: ExpositionFormat): Promise<void> {
+    const om = format === 'openmetrics';
     // The SDK's instruments and our observed gauges are read at the same time (observers bound their own time).
     const [{ resourceMetrics, errors }] = await Promise.all([this.collect(), this._store.refresh()]);
     if (errors.length > 0) debug(`metric collection reported ${errors.length} error(s)`);
-    let buf = targetInfo(resourceMetrics);
-    buf += sdkMetricsText(resourceMetrics);
+    let buf = targetInfo(resourceMetrics, om);
+    buf += sdkMetricsText(resourceMetrics, om);
     let sliceStart = performance.now();
     // `buf +=` only links strings (a rope): the real cost, flattening and encoding, is paid when a chunk is
     // written. So chunks are bounded by size, and the slice clock runs across writes (bench/scrape.bench.ts:
@@ -293,7 +305,7 @@ export class PrometheusServer extends MetricReader {
     for (const f of this._store.counters) {
       if (f.series.length === 0) continue;
       const name = prometheusName(f.spec.name, f.spec.unit, 'counter');
-      buf += header(name, f.spec.description, 'counter');
+      buf += header(name, f.spec.description, 'counter', om);
       for (let i = 0; i < f.series.length; i++) {
         const s = f.series[i];
         buf += `${name}${s.labelText} ${formatNumber(s.value)}\n`;
@@ -303,10 +315,11 @@ export class PrometheusServer extends MetricReader {
     for (const f of this._store.histograms) {
       if (f.series.length === 0) continue;
       const name = prometheusName(f.spec.name, f.spec.unit, 'histogram');
-      buf += header(name, f.spec.description, 'histogram');
+      buf += header(name, f.spec.description, 'histogram', om);
+      const ex = om ? f.exemplars : undefined;
       for (let i = 0; i < f.series.length; i++) {
         const s = f.series[i];
-        buf += histogramText(name, s.labelText, f.leText, s);
+        buf += histogramText(name, s.labelText, f.leText, s, ex, ex === undefined ? 0 : s.exemplarRow);
         await flushMaybe();
       }
     }
@@ -319,15 +332,38 @@ export class PrometheusServer extends MetricReader {
         if (!started) {
           started = true;
           name = prometheusName(f.spec.name, f.spec.unit, 'gauge');
-          buf += header(name, f.spec.description, 'gauge');
+          buf += header(name, f.spec.description, 'gauge', om);
         }
         buf += `${name}${s.labelText} ${formatNumber(s.value)}\n`;
         await flushMaybe();
       }
     }
     // The last chunk: the caller ends the response next, whether or not the socket has drained.
-    void write(buf);
+    void write(om ? buf + '# EOF\n' : buf);
   }
+}
+
+/**
+ * The format a scrape asks for in its Accept header: OpenMetrics when an `application/openmetrics-text` range
+ * (version 1.0.0 or 0.0.1, or none) is acceptable and weighs at least as much as the text format; else text.
+ */
+export function negotiate(accept: string | undefined): ExpositionFormat {
+  if (accept === undefined || !accept.includes('openmetrics')) return 'text';
+  let om = 0;
+  let text = 0;
+  for (const range of accept.split(',')) {
+    const [type, ...params] = range.split(';').map((s) => s.trim().toLowerCase());
+    let q = 1;
+    let version: string | undefined;
+    for (const p of params) {
+      if (p.startsWith('q=')) q = Number(p.slice(2));
+      else if (p.startsWith('version=')) version = p.slice(8);
+    }
+    if (!(q >= 0 && q <= 1)) continue;
+    if (type === 'application/openmetrics-text' && (version === undefined || version === '1.0.0' || version === '0.0.1')) om = Math.max(om, q);
+    else if (type === 'text/plain' || type === '*/*' || type === 'text/*') text = Math.max(text, q);
+  }
+  return om > 0 && om >= text ? 'openmetrics' : 'text';
 }
 
 /** Resolves true when `res` can take more data, false when it is gone. */
@@ -354,8 +390,17 @@ function drained(res: ServerResponse): Promise<boolean> {
 /** Thrown inside serialize() when the consumer is gone; caught there, never escapes. */
 const STOP = Symbol('tenantscope.prometheus.stop');
 
-function header(name: string, help: string, type: string): string {
-  return `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
+/**
+ * HELP and TYPE lines of a family. In OpenMetrics a counter family is named without its samples' `_total`, and help
+ * text escapes `"` too.
+ */
+function header(name: string, help: string, type: string, om = false): string {
+  let h = help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+  if (om) {
+    h = h.replace(/"/g, '\\"');
+    if (type === 'counter' && name.endsWith('_total')) name = name.slice(0, -6);
+  }
+  return `# HELP ${name} ${h}\n# TYPE ${name} ${type}\n`;
 }
 
 function labels(attrs: Attributes, extra?: string): string {
@@ -379,14 +424,21 @@ interface HistogramCounts {
 /**
  * One histogram series in the text format: cumulative `_bucket` lines for every `le`, then `_sum` and `_count`.
  * `labelText` is `a="x",b="y"` without braces ('' when unlabelled). Used for our store's families and the SDK's.
+ * With `ex` (OpenMetrics only), a bucket holding an exemplar gets it after its count: `# {trace_id="…",span_id="…"}
+ * value timestamp` (seconds), the span's own value in that bucket.
  */
-function histogramText(name: string, labelText: string, le: readonly string[], h: HistogramCounts): string {
+function histogramText(name: string, labelText: string, le: readonly string[], h: HistogramCounts, ex?: Exemplars, row = 0): string {
   const sep = labelText === '' ? '' : ',';
   let out = '';
   let cum = 0;
   for (let b = 0; b < le.length; b++) {
     cum += h.bucket(b);
-    out += `${name}_bucket{${labelText}${sep}le="${le[b]}"} ${cum}\n`;
+    out += `${name}_bucket{${labelText}${sep}le="${le[b]}"} ${cum}`;
+    if (ex !== undefined && ex.has(row + b)) {
+      const e = ex.at(row + b);
+      out += ` # {trace_id="${e.traceId}",span_id="${e.spanId}"} ${formatNumber(e.value)} ${(e.timeMs / 1000).toFixed(3)}`;
+    }
+    out += '\n';
   }
   const braces = braced(labelText);
   return out + `${name}_sum${braces} ${formatNumber(h.sum)}\n${name}_count${braces} ${h.count}\n`;
@@ -396,9 +448,10 @@ function braced(l: string): string {
   return l === '' ? '' : `{${l}}`;
 }
 
-function targetInfo(rm: ResourceMetrics): string {
+function targetInfo(rm: ResourceMetrics, om: boolean): string {
   const l = labels(rm.resource.attributes);
-  return `# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{${l}} 1\n`;
+  // OpenMetrics has an info type for it (family `target`, sample `target_info`), as the Collector's exporter writes.
+  return om ? `# HELP target Target metadata\n# TYPE target info\ntarget_info{${l}} 1\n` : `# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info{${l}} 1\n`;
 }
 
 /**
@@ -407,7 +460,7 @@ function targetInfo(rm: ResourceMetrics): string {
  * `http.client.request.duration`); the text format allows one HELP/TYPE block per name, so their points are
  * written as one family, as the Collector's exporter does. A same-named metric of another type is skipped.
  */
-function sdkMetricsText(rm: ResourceMetrics): string {
+function sdkMetricsText(rm: ResourceMetrics, om: boolean): string {
   const families = new Map<string, { type: string; help: string; body: string }>();
   for (const sm of rm.scopeMetrics) {
     for (const m of sm.metrics) {
@@ -420,7 +473,7 @@ function sdkMetricsText(rm: ResourceMetrics): string {
     }
   }
   let out = '';
-  for (const [name, f] of families) out += header(name, f.help, f.type) + f.body;
+  for (const [name, f] of families) out += header(name, f.help, f.type, om) + f.body;
   return out;
 }
 

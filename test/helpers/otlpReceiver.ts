@@ -2,7 +2,8 @@
  * A loopback OTLP/HTTP receiver for out-of-process tests: accepts `POST /v1/traces`, `POST /v1/metrics` and
  * `POST /v1/logs` as `application/x-protobuf` or `application/json`, and decodes them into plain objects. Protobuf
  * is decoded by protobufjs with the OTLP message definitions below (a subset of opentelemetry-proto v1: every
- * field the JS exporters write for traces, metrics and logs, field numbers as in the upstream .proto files).
+ * field the JS exporters write for traces, metrics and logs, plus histogram exemplars, field numbers as in the
+ * upstream .proto files).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import * as protobuf from 'protobufjs';
@@ -121,9 +122,20 @@ message HistogramDataPoint {
   optional double sum = 5;
   repeated fixed64 bucket_counts = 6;
   repeated double explicit_bounds = 7;
+  repeated Exemplar exemplars = 8;
   uint32 flags = 10;
   optional double min = 11;
   optional double max = 12;
+}
+message Exemplar {
+  repeated KeyValue filtered_attributes = 7;
+  fixed64 time_unix_nano = 2;
+  oneof value {
+    double as_double = 3;
+    sfixed64 as_int = 6;
+  }
+  bytes span_id = 4;
+  bytes trace_id = 5;
 }
 `;
 
@@ -180,6 +192,8 @@ export interface ReceivedDataPoint {
   readonly sum?: number;
   readonly bucketCounts?: number[];
   readonly explicitBounds?: number[];
+  /** Histogram exemplars (ids in hex, time in ns since the epoch), as sent; absent when none. */
+  readonly exemplars?: { traceId: string; spanId: string; value: number; timeUnixNano: number }[];
 }
 
 /** One metric of one export request. */
@@ -491,6 +505,16 @@ function flattenMetrics(msg: Obj, encoding: Encoding, batch: number): ReceivedMe
                 sum: num(p.sum),
                 bucketCounts: ((p.bucketCounts ?? []) as unknown[]).map(num),
                 explicitBounds: ((p.explicitBounds ?? []) as unknown[]).map(num),
+                ...(p.exemplars === undefined
+                  ? {}
+                  : {
+                      exemplars: (p.exemplars as Obj[]).map((e) => ({
+                        traceId: hexId(e.traceId),
+                        spanId: hexId(e.spanId),
+                        value: num(e.asDouble ?? e.asInt),
+                        timeUnixNano: num(e.timeUnixNano),
+                      })),
+                    }),
               }
             : { attributes: attributes(p.attributes), value: num(p.asInt ?? p.asDouble) }
         );

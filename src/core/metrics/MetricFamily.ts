@@ -26,8 +26,13 @@ export function formatNumber(v: number): string {
  */
 export type SeriesData = number[];
 
-/** Histogram layout in a {@link SeriesData} from its offset: sum, count, min, max, then one count per bucket. */
-export const HISTOGRAM_HEADER = 4;
+/**
+ * Histogram layout in a {@link SeriesData} from its offset: sum, count, min, max, the series' exemplar row (see
+ * {@link Exemplars}), then one count per bucket.
+ */
+export const HISTOGRAM_HEADER = 5;
+/** Offset in a histogram's header of its first slot in its family's {@link Exemplars} (families with exemplars). */
+const EXEMPLAR_ROW = 4;
 
 /** Slots a histogram with `boundaries` takes in a {@link SeriesData}. */
 export function histogramSlots(boundaries: readonly number[]): number {
@@ -45,8 +50,8 @@ export function newSeriesData(slots: number, histograms: readonly number[] = [])
   return d;
 }
 
-/** Records `v` into the histogram stored in `d` at `off`. */
-export function recordHistogram(d: SeriesData, off: number, boundaries: readonly number[], v: number): void {
+/** Records `v` into the histogram stored in `d` at `off`; returns the bucket it fell in. */
+export function recordHistogram(d: SeriesData, off: number, boundaries: readonly number[], v: number): number {
   let i = 0;
   // Linear scan: at most 16 boundaries, cheaper than a binary search at this size.
   while (i < boundaries.length && v > boundaries[i]) i++;
@@ -55,6 +60,7 @@ export function recordHistogram(d: SeriesData, off: number, boundaries: readonly
   d[off + 1]++;
   if (v < d[off + 2]) d[off + 2] = v;
   if (v > d[off + 3]) d[off + 3] = v;
+  return i;
 }
 
 /** One labelled time series of a counter. */
@@ -130,6 +136,60 @@ export class HistogramSeries {
 
   record(v: number): void {
     recordHistogram(this.data, this.offset, this.boundaries, v);
+  }
+
+  /** First slot of this series in its family's {@link Exemplars} (bucket `i` is at `exemplarRow + i`). */
+  get exemplarRow(): number {
+    return this.data[this.offset + EXEMPLAR_ROW];
+  }
+}
+
+/** One exemplar as readers get it: the exported span's trace and span id (hex), its value, its end time. */
+export interface ExemplarRecord {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly value: number;
+  readonly timeMs: number;
+}
+
+/**
+ * The exemplars of a histogram family whose spec asks for them: one slot per series and bucket holding the latest
+ * exported span that fell in that bucket, overwritten by the next one. Two flat arrays, a slot's two strings side by
+ * side in one and its two numbers in the other (one cache line each per write: bench/processor.bench.ts); a series'
+ * slots start at its exemplar row (kept in its histogram header, so a processor holding only the series' array
+ * finds them). The ids are the span context's own strings, so recording an exemplar allocates nothing.
+ */
+export class Exemplars {
+  /** Slot `i`: trace id at `2i`, span id at `2i + 1` ('' when empty). */
+  readonly ids: string[] = [];
+  /** Slot `i`: value at `2i`, time in ms since the epoch (the span's end) at `2i + 1` (0 when empty). */
+  readonly nums: number[] = [];
+
+  /** True when slot `i` holds an exemplar. */
+  has(i: number): boolean {
+    return this.nums[2 * i + 1] > 0;
+  }
+
+  /** The exemplar in slot `i` (check {@link has} first). */
+  at(i: number): ExemplarRecord {
+    return { traceId: this.ids[2 * i], spanId: this.ids[2 * i + 1], value: this.nums[2 * i], timeMs: this.nums[2 * i + 1] };
+  }
+
+  /** The exemplars held in the `n` slots from `row` (one per bucket), lowest bucket first; empty slots left out. */
+  recordsOf(row: number, n: number): ExemplarRecord[] {
+    const out: ExemplarRecord[] = [];
+    for (let i = row; i < row + n; i++) if (this.has(i)) out.push(this.at(i));
+    return out;
+  }
+
+  /** Adds `n` empty slots; returns the first one's index. */
+  addRow(n: number): number {
+    const row = this.ids.length / 2;
+    for (let i = 0; i < 2 * n; i++) {
+      this.ids.push('');
+      this.nums.push(0);
+    }
+    return row;
   }
 }
 
@@ -268,16 +328,38 @@ export class HistogramFamily extends Family<HistogramSeries> {
   readonly boundaries: readonly number[];
   /** Prometheus `le` values, formatted once. */
   readonly leText: readonly string[];
+  /** Per-bucket exemplars, when `spec.exemplars` is set. */
+  readonly exemplars: Exemplars | undefined;
 
   constructor(spec: MetricSpec, budget?: SeriesBudget) {
     // Buckets, +Inf, _sum and _count: the Prometheus series one label set makes.
     super(spec, budget, (spec.boundaries ?? []).length + 3);
     this.boundaries = spec.boundaries ?? [];
     this.leText = [...this.boundaries.map(formatNumber), '+Inf'];
+    this.exemplars = spec.exemplars ? new Exemplars() : undefined;
+  }
+
+  /**
+   * Puts an exemplar into bucket `bucket` (what {@link recordHistogram} returned) of the series stored in `d` at
+   * `off`, replacing the one there. Per span: four stores into two arrays, no allocation. A no-op for a family
+   * without exemplars.
+   */
+  exemplar(d: SeriesData, off: number, bucket: number, value: number, traceId: string, spanId: string, timeMs: number): void {
+    const ex = this.exemplars;
+    if (ex === undefined) return;
+    const i = 2 * (d[off + EXEMPLAR_ROW] + bucket);
+    const ids = ex.ids;
+    const nums = ex.nums;
+    ids[i] = traceId;
+    ids[i + 1] = spanId;
+    nums[i] = value;
+    nums[i + 1] = timeMs;
   }
 
   protected _create(attributes: Attributes, labelText: string, start: HrTime, data?: SeriesData, offset?: number): HistogramSeries {
-    return new HistogramSeries(attributes, labelText, start, this.boundaries, data, offset);
+    const s = new HistogramSeries(attributes, labelText, start, this.boundaries, data, offset);
+    if (this.exemplars !== undefined) s.data[s.offset + EXEMPLAR_ROW] = this.exemplars.addRow(this.boundaries.length + 1);
+    return s;
   }
 }
 

@@ -12,7 +12,16 @@ import {
 import { METRIC_SERIES_FOLDED, type MetricSpec } from '../semconv';
 import { VERSION } from '../package';
 import { describeError, warnOnce } from '../log';
-import { CounterFamily, GaugeFamily, HistogramFamily, nowHr, type CounterSeries, type SeriesBudget } from './MetricFamily';
+import { CounterFamily, GaugeFamily, HistogramFamily, nowHr, type CounterSeries, type ExemplarRecord, type SeriesBudget } from './MetricFamily';
+
+/**
+ * A histogram data point of a family with exemplars (`MetricSpec.exemplars`), as {@link MetricStore.collect} returns
+ * it: the SDK's shape plus the exemplars of its buckets. Upstream OTLP serializers ignore the extra property;
+ * src/export/ExemplarSerializer.ts writes it.
+ */
+export interface HistogramPointWithExemplars extends DataPoint<Histogram> {
+  exemplars: ExemplarRecord[];
+}
 
 /**
  * Work run at collection time, before the families are read (observed gauges poll their sources). It must bound
@@ -123,18 +132,24 @@ export class MetricStore implements MetricProducer {
     }
     for (const f of this.histograms) {
       if (f.series.length === 0) continue;
-      const dataPoints: DataPoint<Histogram>[] = f.series.map((s) => ({
-        startTime: s.startTime,
-        endTime,
-        attributes: s.attributes,
-        value: {
-          buckets: { boundaries: f.boundaries as number[], counts: s.counts },
-          sum: s.sum,
-          count: s.count,
-          min: s.count > 0 ? s.min : undefined,
-          max: s.count > 0 ? s.max : undefined,
-        },
-      }));
+      const ex = f.exemplars;
+      const buckets = f.boundaries.length + 1;
+      const dataPoints: DataPoint<Histogram>[] = f.series.map((s) => {
+        const p: DataPoint<Histogram> = {
+          startTime: s.startTime,
+          endTime,
+          attributes: s.attributes,
+          value: {
+            buckets: { boundaries: f.boundaries as number[], counts: s.counts },
+            sum: s.sum,
+            count: s.count,
+            min: s.count > 0 ? s.min : undefined,
+            max: s.count > 0 ? s.max : undefined,
+          },
+        };
+        if (ex !== undefined) (p as HistogramPointWithExemplars).exemplars = ex.recordsOf(s.exemplarRow, buckets);
+        return p;
+      });
       metrics.push({
         descriptor: { name: f.spec.name, description: f.spec.description, unit: f.spec.unit, valueType: ValueType.DOUBLE },
         aggregationTemporality: AggregationTemporality.CUMULATIVE,
