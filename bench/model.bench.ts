@@ -169,7 +169,7 @@ export function runModelBenchRows(): { rows: BenchRow[]; notes: string[] } {
       row('sdk-metrics, same job (7 instrument calls with attributes)', sdk, 1),
     ],
     notes: [
-      `${spans.length} model spans, ${TENANTS} tenants × ${MODELS.length} models, price table of ${prices.size} models (${prices.version})`,
+      `${spans.length} model spans, ${TENANTS} tenants × ${MODELS.length} models, prices ${prices.version}`,
       `values are main-thread CPU ns/span (process.threadCpuUsage), medians of ${ROUNDS} rounds; target ≤ 300 ns per model span`,
     ],
   };

@@ -175,7 +175,10 @@ export function buildSpans(registry: TenantRegistry, zipf?: number): ReadableSpa
   return collector.spans;
 }
 
-/** tenantscope's processor as `sdk.ts` builds it, at default limits. */
+/**
+ * tenantscope's processor as `sdk.ts` builds it, at default limits, traces exported (so with exemplars; every span
+ * here is sampled, so every span writes one: the worst case). `BENCH_EXEMPLARS=false` measures without them.
+ */
 export function tenantscopeProcessor(registry: TenantRegistry): RedMetricsSpanProcessor {
   return new RedMetricsSpanProcessor({
     store: new MetricStore(resourceFromAttributes({ 'service.name': SERVICE })),
@@ -184,6 +187,7 @@ export function tenantscopeProcessor(registry: TenantRegistry): RedMetricsSpanPr
     serviceName: SERVICE,
     maxSpanNames: 500,
     maxErrorTypes: 100,
+    exemplars: process.env.BENCH_EXEMPLARS !== 'false',
   });
 }
 

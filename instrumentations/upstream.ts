@@ -1,9 +1,13 @@
-import { context, type Span } from '@opentelemetry/api';
+import { context, SpanKind, type Span } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
+import type { AmqplibInstrumentationConfig } from '@opentelemetry/instrumentation-amqplib';
 import type { IncomingMessage } from 'node:http';
-import { ATTR_HTTP_REQUEST_BODY_SIZE, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
+import type { CacheTypes } from '../src/core/cache/CacheTypes';
+import { linkRequestSpan } from '../src/core/RequestSpan';
+import { ATTR_HTTP_REQUEST_BODY_SIZE, ATTR_MESSAGE_TYPE, ATTR_QUEUE_NAME, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
 import { getTenantCell } from '../src/core/tenant/TenantCell';
 import type { OwnServers } from '../src/core/OwnServers';
+import { redisCacheResponseHook } from './redisCacheHook';
 
 /**
  * Request size for `http_request_size_bytes`, from the `content-length` header only: the body is never read or
@@ -29,6 +33,29 @@ export function tenantLogHook(_span: Span, record: Record<string, unknown>): voi
 }
 
 /**
+ * Links an incoming request to its server span, so the connections instrumentation can stamp the time of the
+ * response's first body byte on it (one property set per request).
+ */
+export function linkServerSpan(span: Span, request: unknown): void {
+  if ((span as { kind?: SpanKind }).kind === SpanKind.SERVER && typeof request === 'object' && request !== null) linkRequestSpan(request, span);
+}
+
+/** Suffix upstream amqplib gives consume spans: `<queue> process`. */
+const CONSUME_SUFFIX = ' process';
+
+/**
+ * Names the queue and message type on upstream amqplib's consume spans (`tenantscope.queue.name` from the span name,
+ * which is the queue the app consumes; `tenantscope.message.type` from the AMQP `type` property), for
+ * `queue_processing_duration_seconds`. Run by upstream through its hook guard.
+ */
+export const amqpConsumeHook: NonNullable<AmqplibInstrumentationConfig['consumeHook']> = (span, info) => {
+  const name = (span as { name?: unknown }).name;
+  if (typeof name === 'string' && name.endsWith(CONSUME_SUFFIX)) span.setAttribute(ATTR_QUEUE_NAME, name.slice(0, -CONSUME_SUFFIX.length));
+  const type: unknown = info.msg?.properties?.type;
+  if (typeof type === 'string' && type !== '') span.setAttribute(ATTR_MESSAGE_TYPE, type);
+};
+
+/**
  * The upstream instrumentations tenantscope enables, each loaded only when enabled and (src/sdk.ts) only when the
  * library it patches is first required (loading all of them costs start-up time: opentelemetry-js#3029). Names
  * as in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
@@ -39,6 +66,7 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
     const own = o.ownServers;
     return new HttpInstrumentation({
       startIncomingSpanHook: requestSizeAttributes,
+      requestHook: linkServerSpan,
       ignoreIncomingRequestHook: own === undefined ? undefined : (req) => own.isOwnRequest(req),
     });
   },
@@ -54,9 +82,10 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
     const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
     return new PgInstrumentation();
   },
-  ioredis: () => {
+  ioredis: (o) => {
     const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
-    return new IORedisInstrumentation();
+    // The default statement serializer keeps keys and masks values; reads get cache attributes.
+    return new IORedisInstrumentation(o.cacheTypes === undefined ? {} : { responseHook: redisCacheResponseHook(o.cacheTypes) });
   },
   mongodb: () => {
     const { MongoDBInstrumentation } = require('@opentelemetry/instrumentation-mongodb') as typeof import('@opentelemetry/instrumentation-mongodb');
@@ -71,6 +100,10 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
   winston: (o) => {
     const { WinstonInstrumentation } = require('@opentelemetry/instrumentation-winston') as typeof import('@opentelemetry/instrumentation-winston');
     return new WinstonInstrumentation({ logHook: tenantLogHook, disableLogSending: !o.logSending });
+  },
+  amqplib: () => {
+    const { AmqplibInstrumentation } = require('@opentelemetry/instrumentation-amqplib') as typeof import('@opentelemetry/instrumentation-amqplib');
+    return new AmqplibInstrumentation({ consumeHook: amqpConsumeHook });
   },
 };
 
@@ -88,6 +121,7 @@ const LOAD_ON: Record<string, readonly string[]> = {
   mongodb: ['mongodb'],
   pino: ['pino'],
   winston: ['winston'],
+  amqplib: ['amqplib'],
 };
 
 /** An enabled upstream instrumentation, not built yet. */
@@ -107,6 +141,8 @@ export interface UpstreamInstrumentationsOptions {
   ownServers?: OwnServers;
   /** True when a logs exporter is on: pino and winston records go to the logs SDK as well as to their outputs. */
   logSending?: boolean;
+  /** Names cache types from Redis keys; without it Redis reads get no cache attributes. */
+  cacheTypes?: CacheTypes;
 }
 
 /** The enabled upstream instrumentations, each with the modules that should load it. Loads none of them. */

@@ -1,10 +1,11 @@
 import { SpanKind, SpanStatusCode, TraceFlags, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { exceptionTypeOf, setRequestErrorType } from '../src/core/ErrorType';
+import { markKept } from '../src/core/ExportMark';
 import { describeError, warnOnce } from '../src/core/log';
 import type { CounterSeries } from '../src/core/metrics/MetricFamily';
 import type { MetricStore } from '../src/core/metrics/MetricStore';
 import {
-  ATTR_KEPT_BY,
   ATTR_MODEL_COST_USD,
   ATTR_TENANT_ID,
   METRIC_SPANS_DROPPED,
@@ -54,6 +55,12 @@ class LocalTrace {
   keep: string | undefined;
   /** True once the root ended or a bound forced the decision; later spans go straight through. */
   decided = false;
+  /**
+   * Type of the last exception that escaped into the framework: recorded on a server, internal or consumer span
+   * whose status is ERROR (an express handler that threw, the server span itself). Client spans do not count:
+   * the app may have handled their errors.
+   */
+  errorType: string | undefined;
   constructor(
     readonly root: Span,
     readonly startedAt: number
@@ -132,9 +139,14 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
         this._finish(span, undefined);
         return;
       }
+      if (span.status.code === SpanStatusCode.ERROR && span.kind !== SpanKind.CLIENT && span.kind !== SpanKind.PRODUCER) {
+        const t = exceptionTypeOf(span);
+        if (t !== undefined) lt.errorType = t;
+      }
       if (lt.decided) {
         // A span ending after its local trace was decided follows that decision: a late error cannot
         // export it alone, since the rest of its local trace is gone already.
+        if (lt.errorType !== undefined && span === (lt.root as unknown as ReadableSpan)) setRequestErrorType(span, lt.errorType);
         this._finish(span, lt);
         return;
       }
@@ -212,6 +224,8 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
     }
     lt.decided = true;
     this._open.delete(lt);
+    // The root is the last span of its batch: the metric processors read the error type off it (errors_total).
+    if (early === undefined && lt.errorType !== undefined) setRequestErrorType(lt.root, lt.errorType);
     const spans = lt.spans;
     lt.spans = [];
     this._buffered -= spans.length;
@@ -231,6 +245,10 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
       if (cell !== undefined && span.attributes[ATTR_TENANT_ID] !== cell.id) {
         (span.attributes as Record<string, unknown>)[ATTR_TENANT_ID] = cell.id;
       }
+      // An unsampled span of a kept trace is marked before the metric processors see it: they may take an exemplar
+      // only from a span that is exported (src/core/ExportMark.ts).
+      const keep = lt?.keep;
+      if (keep !== undefined && this._exportEnabled && (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) markKept(span, keep);
     } catch (err) {
       warnOnce('localtrace-tenant', `the final tenant was not stamped on a span: ${describeError(err)}`);
     }
@@ -266,7 +284,7 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
     }
     const c = this._exportedByRule.get(keep);
     if (c !== undefined) c.value++;
-    (span.attributes as Record<string, unknown>)[ATTR_KEPT_BY] = keep;
+    markKept(span, keep);
     const view = sampledView(span, sc);
     for (let i = 0; i < this._exporters.length; i++) this._exporters[i].onEnd(view);
   }

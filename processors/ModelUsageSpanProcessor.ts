@@ -3,6 +3,7 @@ import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { modelCallOf, type ModelCall } from '../src/core/ModelCall';
 import { describeError, warnOnce } from '../src/core/log';
 import {
+  HISTOGRAM_HEADER,
   histogramSlots,
   newSeriesData,
   recordHistogram,
@@ -17,11 +18,14 @@ import { PICO_PER_CENT } from '../src/core/pricing/PriceTable';
 import {
   ATTR_TENANT_ID,
   METRIC_GEN_AI_OPERATION_DURATION,
+  METRIC_GEN_AI_TIME_PER_OUTPUT_CHUNK,
+  METRIC_GEN_AI_TIME_TO_FIRST_CHUNK,
   METRIC_GEN_AI_TOKEN_USAGE,
   METRIC_LABELS_FOLDED,
   METRIC_MODEL_API_CALLS,
   METRIC_MODEL_API_COST,
   METRIC_MODEL_API_DURATION,
+  METRIC_MODEL_API_TIME_TO_FIRST_TOKEN,
   METRIC_MODEL_API_TOKENS,
   METRIC_MODELS_UNPRICED,
   MODEL_OTHER,
@@ -38,44 +42,90 @@ export interface ModelUsageSpanProcessorOptions {
   maxErrorTypes: number;
 }
 
-/**
- * Where the call counters and duration histogram of one (provider, model, tenant, operation) live: arrays and
- * offsets into them (see `SeriesData` in src/metrics/MetricFamily.ts).
+/*
+ * The cells below hold each series as the array and offset its numbers live at (`SeriesData` in
+ * src/core/metrics/MetricFamily.ts) rather than the series object, so a span touches no series object: for a
+ * new cell every `…Data` is the same array (see the U_* layout), one cold object per span instead of ten
+ * (bench/model.bench.ts). A series that already existed keeps its own array, hence a pair per series.
  */
+
+/** The call counters and duration histogram of one (provider, model, tenant, operation). */
 interface OpCell {
-  readonly okD: SeriesData;
-  readonly okO: number;
-  readonly errD: SeriesData;
-  readonly errO: number;
-  readonly durD: SeriesData;
-  readonly durO: number;
+  /** `model_api_calls_total{status="success"}`: `successData[successOffset]`. */
+  readonly successData: SeriesData;
+  readonly successOffset: number;
+  /** `model_api_calls_total{status="error"}`: `errorData[errorOffset]`. */
+  readonly errorData: SeriesData;
+  readonly errorOffset: number;
+  /** `model_api_duration_seconds`: the histogram in `durationData` from `durationOffset`. */
+  readonly durationData: SeriesData;
+  readonly durationOffset: number;
+}
+
+/** An {@link OpCell} pointing at these series' numbers. */
+function opCell(success: CounterSeries, error: CounterSeries, duration: HistogramSeries): OpCell {
+  return {
+    successData: success.data,
+    successOffset: success.offset,
+    errorData: error.data,
+    errorOffset: error.offset,
+    durationData: duration.data,
+    durationOffset: duration.offset,
+  };
+}
+
+/** The series a new {@link UsageCell} is built from. */
+interface UsageSeries {
+  /** `model_api_tokens_total` by `token_type`. */
+  readonly input: CounterSeries;
+  readonly cacheRead: CounterSeries;
+  readonly cacheWrite: CounterSeries;
+  readonly output: CounterSeries;
+  /** `model_api_cost_cents_total`. */
+  readonly cost: CounterSeries;
 }
 
 /**
  * What one (provider, model, tenant) updates: token counters, the cost counter and, for its first operation, the
- * call counters and duration, all in one array when the series are new (one cold object per span instead of ten:
- * bench/model.bench.ts). Money is kept exact here as whole cents plus an integer pico-dollar remainder; the
+ * call counters and duration. Money is kept exact here as whole cents plus an integer pico-dollar remainder; the
  * exported value is the only float.
  */
 class UsageCell {
+  /** The operation the cell was created for; its call counters and duration are `first`. */
+  readonly firstOperation: string;
+  readonly first: OpCell;
+  /** `model_api_tokens_total` by token type, and `model_api_cost_cents_total`: `…Data[…Offset]`. */
+  readonly inputData: SeriesData;
+  readonly inputOffset: number;
+  readonly cacheReadData: SeriesData;
+  readonly cacheReadOffset: number;
+  readonly cacheWriteData: SeriesData;
+  readonly cacheWriteOffset: number;
+  readonly outputData: SeriesData;
+  readonly outputOffset: number;
+  readonly costData: SeriesData;
+  readonly costOffset: number;
   cents = 0;
   pico = 0;
   /** Operations other than the first. */
   ops: Map<string, OpCell> | undefined;
-  constructor(
-    readonly inD: SeriesData,
-    readonly inO: number,
-    readonly rdD: SeriesData,
-    readonly rdO: number,
-    readonly wrD: SeriesData,
-    readonly wrO: number,
-    readonly outD: SeriesData,
-    readonly outO: number,
-    readonly costD: SeriesData,
-    readonly costO: number,
-    readonly firstOp: string,
-    readonly first: OpCell
-  ) {}
+  /** Time to first token of streamed calls, created on the first one. */
+  ttft: HistogramSeries | undefined = undefined;
+
+  constructor(series: UsageSeries, firstOperation: string, first: OpCell) {
+    this.firstOperation = firstOperation;
+    this.first = first;
+    this.inputData = series.input.data;
+    this.inputOffset = series.input.offset;
+    this.cacheReadData = series.cacheRead.data;
+    this.cacheReadOffset = series.cacheRead.offset;
+    this.cacheWriteData = series.cacheWrite.data;
+    this.cacheWriteOffset = series.cacheWrite.offset;
+    this.outputData = series.output.data;
+    this.outputOffset = series.output.offset;
+    this.costData = series.cost.data;
+    this.costOffset = series.cost.offset;
+  }
 
   addCost(pico: number): void {
     let p = this.pico + pico;
@@ -86,19 +136,23 @@ class UsageCell {
     }
     this.pico = p;
     // Whole cents stay exact up to 2^53 cents.
-    this.costD[this.costO] = this.cents + p / PICO_PER_CENT;
+    this.costData[this.costOffset] = this.cents + p / PICO_PER_CENT;
   }
 }
 
-/** Slots of a usage cell's array: four token classes, cost, ok, error, then the duration histogram. */
+/** Layout of a new usage cell's array: four token counters, cost, the first operation's success and error counters, then its duration histogram. */
 const U_INPUT = 0;
 const U_CACHE_READ = 1;
 const U_CACHE_WRITE = 2;
 const U_OUTPUT = 3;
 const U_COST = 4;
-const U_OK = 5;
+const U_SUCCESS = 5;
 const U_ERROR = 6;
 const U_DURATION = 7;
+/** Layout of an operation cell's own array (operations after a usage cell's first). */
+const OP_SUCCESS = 0;
+const OP_ERROR = 1;
+const OP_DURATION = 2;
 const MODEL_BOUNDARIES = METRIC_MODEL_API_DURATION.boundaries ?? [];
 
 /** gen_ai.client.* series of one (operation, provider, request model). */
@@ -107,6 +161,9 @@ interface SemconvCell {
   readonly outputTokens: HistogramSeries;
   readonly duration: HistogramSeries;
   readonly errors: Map<string, HistogramSeries>;
+  /** Streaming latency, created on the first streamed call. */
+  firstChunk: HistogramSeries | undefined;
+  perChunk: HistogramSeries | undefined;
 }
 
 /**
@@ -129,6 +186,9 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   private readonly _tokenUsage: HistogramFamily;
   private readonly _opDuration: HistogramFamily;
   private readonly _unpriced: CounterFamily;
+  private readonly _ttft: HistogramFamily;
+  private readonly _firstChunk: HistogramFamily;
+  private readonly _perChunk: HistogramFamily;
   private readonly _modelsFolded: CounterSeries;
   /** provider → model label → tenant index (see TenantRegistry.index) → cell */
   private readonly _cells = new Map<string, Map<string, UsageCell[]>>();
@@ -151,6 +211,9 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     this._tokenUsage = store.histogram(METRIC_GEN_AI_TOKEN_USAGE);
     this._opDuration = store.histogram(METRIC_GEN_AI_OPERATION_DURATION);
     this._unpriced = store.counter(METRIC_MODELS_UNPRICED);
+    this._ttft = store.histogram(METRIC_MODEL_API_TIME_TO_FIRST_TOKEN);
+    this._firstChunk = store.histogram(METRIC_GEN_AI_TIME_TO_FIRST_CHUNK);
+    this._perChunk = store.histogram(METRIC_GEN_AI_TIME_PER_OUTPUT_CHUNK);
     this._modelsFolded = store.counter(METRIC_LABELS_FOLDED).get(['model']);
     this._errorTypesFolded = store.counter(METRIC_LABELS_FOLDED).get(['error_type']);
   }
@@ -176,19 +239,21 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     const seconds = d[0] + d[1] / 1e9;
 
     const u = this._usageCell(call.provider, model, tenant, tenantIndex, call.operation);
-    const op = call.operation === u.firstOp ? u.first : this._opCell(u, call.operation, call.provider, model, tenant);
-    if (failed) op.errD[op.errO]++;
-    else op.okD[op.okO]++;
-    recordHistogram(op.durD, op.durO, MODEL_BOUNDARIES, seconds);
+    const op = call.operation === u.firstOperation ? u.first : this._opCell(u, call.operation, call.provider, model, tenant);
+    if (failed) op.errorData[op.errorOffset]++;
+    else op.successData[op.successOffset]++;
+    recordHistogram(op.durationData, op.durationOffset, MODEL_BOUNDARIES, seconds);
 
     if (call.usageKnown) {
-      u.inD[u.inO] += call.input;
-      u.rdD[u.rdO] += call.cacheRead;
-      u.wrD[u.wrO] += call.cacheWrite5m + call.cacheWrite1h;
-      u.outD[u.outO] += call.output;
+      u.inputData[u.inputOffset] += call.input;
+      u.cacheReadData[u.cacheReadOffset] += call.cacheRead;
+      u.cacheWriteData[u.cacheWriteOffset] += call.cacheWrite5m + call.cacheWrite1h;
+      u.outputData[u.outputOffset] += call.output;
       if (call.costPico !== undefined) u.addCost(call.costPico);
       else this._countUnpriced(model);
     }
+    const ttfc = call.firstChunkSeconds;
+    if (ttfc !== undefined) (u.ttft ??= this._ttft.get([call.provider, model, tenant])).record(ttfc);
 
     if (!call.semconvMetrics) return;
     const s = this._semconvCell(call.operation, call.provider, model);
@@ -198,6 +263,11 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     }
     if (failed) this._errorDuration(s, call, model, call.errorType ?? 'error').record(seconds);
     else s.duration.record(seconds);
+    if (ttfc !== undefined) {
+      (s.firstChunk ??= this._firstChunk.get([call.operation, call.provider, model])).record(ttfc);
+      const gaps = call.chunkGaps;
+      if (gaps !== undefined) mergeHistogram((s.perChunk ??= this._perChunk.get([call.operation, call.provider, model])), gaps);
+    }
   }
 
   private _modelLabel(name: string): string {
@@ -227,28 +297,19 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
     if (c === undefined) {
       const d = newSeriesData(U_DURATION + histogramSlots(MODEL_BOUNDARIES), [U_DURATION]);
       const t = this._tokens;
-      const input = t.get([provider, model, tenant, 'input'], d, U_INPUT);
-      const read = t.get([provider, model, tenant, 'cache_read'], d, U_CACHE_READ);
-      const write = t.get([provider, model, tenant, 'cache_write'], d, U_CACHE_WRITE);
-      const output = t.get([provider, model, tenant, 'output'], d, U_OUTPUT);
-      const cost = this._cost.get([provider, model, tenant], d, U_COST);
-      const ok = this._calls.get([provider, model, tenant, operation, 'success'], d, U_OK);
-      const error = this._calls.get([provider, model, tenant, operation, 'error'], d, U_ERROR);
-      const duration = this._duration.get([provider, model, tenant, operation], d, U_DURATION);
-      c = new UsageCell(
-        input.data,
-        input.offset,
-        read.data,
-        read.offset,
-        write.data,
-        write.offset,
-        output.data,
-        output.offset,
-        cost.data,
-        cost.offset,
-        operation,
-        { okD: ok.data, okO: ok.offset, errD: error.data, errO: error.offset, durD: duration.data, durO: duration.offset }
+      const series: UsageSeries = {
+        input: t.get([provider, model, tenant, 'input'], d, U_INPUT),
+        cacheRead: t.get([provider, model, tenant, 'cache_read'], d, U_CACHE_READ),
+        cacheWrite: t.get([provider, model, tenant, 'cache_write'], d, U_CACHE_WRITE),
+        output: t.get([provider, model, tenant, 'output'], d, U_OUTPUT),
+        cost: this._cost.get([provider, model, tenant], d, U_COST),
+      };
+      const first = opCell(
+        this._calls.get([provider, model, tenant, operation, 'success'], d, U_SUCCESS),
+        this._calls.get([provider, model, tenant, operation, 'error'], d, U_ERROR),
+        this._duration.get([provider, model, tenant, operation], d, U_DURATION)
       );
+      c = new UsageCell(series, operation, first);
       byTenant[tenantIndex] = c;
     }
     return c;
@@ -257,11 +318,12 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   private _opCell(u: UsageCell, operation: string, provider: string, model: string, tenant: string): OpCell {
     let c = u.ops?.get(operation);
     if (c === undefined) {
-      const d = newSeriesData(2 + histogramSlots(MODEL_BOUNDARIES), [2]);
-      const ok = this._calls.get([provider, model, tenant, operation, 'success'], d, 0);
-      const error = this._calls.get([provider, model, tenant, operation, 'error'], d, 1);
-      const duration = this._duration.get([provider, model, tenant, operation], d, 2);
-      c = { okD: ok.data, okO: ok.offset, errD: error.data, errO: error.offset, durD: duration.data, durO: duration.offset };
+      const d = newSeriesData(OP_DURATION + histogramSlots(MODEL_BOUNDARIES), [OP_DURATION]);
+      c = opCell(
+        this._calls.get([provider, model, tenant, operation, 'success'], d, OP_SUCCESS),
+        this._calls.get([provider, model, tenant, operation, 'error'], d, OP_ERROR),
+        this._duration.get([provider, model, tenant, operation], d, OP_DURATION)
+      );
       (u.ops ??= new Map()).set(operation, c);
     }
     return c;
@@ -279,6 +341,8 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
         outputTokens: this._tokenUsage.get([operation, provider, 'output', model]),
         duration: this._opDuration.get([operation, provider, model, '']),
         errors: new Map(),
+        firstChunk: undefined,
+        perChunk: undefined,
       };
       byModel.set(model, c);
     }
@@ -314,4 +378,15 @@ export class ModelUsageSpanProcessor implements SpanProcessor {
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Adds a per-call histogram (a `SeriesData` at offset 0, same boundaries) into `dst`. */
+function mergeHistogram(dst: HistogramSeries, src: SeriesData): void {
+  const d = dst.data;
+  const o = dst.offset;
+  d[o] += src[0];
+  d[o + 1] += src[1];
+  if (src[2] < d[o + 2]) d[o + 2] = src[2];
+  if (src[3] > d[o + 3]) d[o + 3] = src[3];
+  for (let i = HISTOGRAM_HEADER; i < src.length; i++) d[o + i] += src[i];
 }

@@ -1,18 +1,22 @@
 import type { Context } from '@opentelemetry/api';
 import type { Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { describeError, warnOnce } from '../src/core/log';
+import { markInsideModelCall } from '../src/core/ModelCall';
 import { ATTR_TENANT_ID } from '../src/core/semconv';
+import { MODEL_CALL_CONTEXT_KEY } from '../src/core/tenant/ModelEndpointPolicy';
 import { getTenantCell, linkTenantCell, tenantCellOf } from '../src/core/tenant/TenantCell';
 
 /**
  * Links each span to its request's tenant and stamps `tenant.id` when the span ends, so a tenant the app sets
- * after auth lands on every span that ends afterwards: the server span, children, callbacks and promises.
+ * after auth lands on every span that ends afterwards: the server span, children, callbacks and promises. Also
+ * marks spans started inside a model call, so their HTTP requests are never counted as integrations.
  */
 export class TenantSpanProcessor implements SpanProcessor {
   onStart(span: Span, parentContext: Context): void {
     try {
       const cell = getTenantCell(parentContext);
       if (cell !== undefined) linkTenantCell(span, cell);
+      if (parentContext.getValue(MODEL_CALL_CONTEXT_KEY) !== undefined) markInsideModelCall(span);
     } catch (err) {
       warnOnce('tenant-onStart', `a span was not linked to its tenant: ${describeError(err)}`);
     }

@@ -9,7 +9,8 @@ import { describeError } from './core/log';
 import { startTenantScope, type TenantScope } from './sdk';
 
 // `module.register` runs preloads again inside the loader-hooks thread: start once, on the main thread.
-if (isMainThread && getInstance() === undefined) {
+// OTEL_SDK_DISABLED=true registers nothing at all: no hook, no provider, no listener.
+if (isMainThread && getInstance() === undefined && !disabled()) {
   setInstance(null);
   try {
     const scope = startTenantScope(process.env);
@@ -22,7 +23,22 @@ if (isMainThread && getInstance() === undefined) {
   }
   // After the SDK is loaded, before the app: its hooks run for every module loaded after them, and the SDK's
   // few hundred files need none (start-up, docs/benchmarks.md).
-  registerEsmHook();
+  if (entryIsFile()) registerEsmHook();
+}
+
+function disabled(): boolean {
+  return process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
+}
+
+/**
+ * True when the process runs a script file. `-e`, `-p`, `-i` (REPL) and code on stdin have no entry file; there
+ * import-in-the-middle 3.6's in-thread hooks break the entry itself ("ENOENT … open 'module'"), so they get no ESM
+ * hook (their CommonJS requires are still instrumented).
+ */
+function entryIsFile(): boolean {
+  const p = process as unknown as { _eval?: string; _forceRepl?: boolean };
+  const entry = process.argv[1];
+  return p._eval === undefined && p._forceRepl !== true && entry !== undefined && entry !== '-';
 }
 
 /**

@@ -1,7 +1,6 @@
 import {
   context,
   diag,
-  DiagConsoleLogger,
   logs,
   metrics,
   propagation,
@@ -14,7 +13,7 @@ import { registerInstrumentations, type Instrumentation } from '@opentelemetry/i
 import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
-import { sep } from 'node:path';
+import { basename, sep } from 'node:path';
 import {
   ConsoleMetricExporter,
   MeterProvider,
@@ -25,7 +24,6 @@ import {
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  BatchSpanProcessor,
   ConsoleSpanExporter,
   ParentBasedSampler,
   SimpleSpanProcessor,
@@ -36,25 +34,54 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
+import { ConnectionsInstrumentation } from '../instrumentations/connections/instrumentation';
+import { DbPoolsInstrumentation } from '../instrumentations/dbpools/instrumentation';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
 import { upstreamInstrumentationFactories } from '../instrumentations/upstream';
 import { CountingBatchLogRecordProcessor } from '../processors/CountingBatchLogRecordProcessor';
+import { DependencyMetricsSpanProcessor } from '../processors/DependencyMetricsSpanProcessor';
+import { FirstByteSpanProcessor } from '../processors/FirstByteSpanProcessor';
 import { LocalTraceSpanProcessor } from '../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../processors/ModelUsageSpanProcessor';
+import { QueueMetricsSpanProcessor } from '../processors/QueueMetricsSpanProcessor';
 import { RedMetricsSpanProcessor } from '../processors/RedMetricsSpanProcessor';
 import { TenantLogRecordProcessor } from '../processors/TenantLogRecordProcessor';
 import { TenantSpanProcessor } from '../processors/TenantSpanProcessor';
+import { CacheMetrics } from './core/cache/CacheMetrics';
+import { CacheTypes } from './core/cache/CacheTypes';
+import { captureExceptionClasses } from './core/ErrorType';
+import { IntegrationPolicy } from './core/IntegrationPolicy';
+import { METRIC_LABELS_FOLDED } from './core/semconv';
+import { ConversationMetrics } from './conversations/ConversationMetrics';
+import { QueueDepthGauge } from './queues/QueueDepthGauge';
+import { BatchExportSpanProcessor } from '../processors/BatchExportSpanProcessor';
 import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConfig, type TenantScopeConfig } from './core/config';
+import { Deadline } from './core/export/Deadline';
+import { ExportGuard } from './core/export/ExportGuard';
+import { installGuardedTransport } from './core/export/GuardedHttpTransport';
+import { installExemplarSerializer } from './export/ExemplarSerializer';
+import {
+  METRIC_EXPORT_POINTS,
+  METRIC_EXPORT_POINTS_ATTEMPTED,
+  METRIC_EXPORT_SPANS,
+  METRIC_EXPORT_SPANS_ATTEMPTED,
+  OUTCOME_DROPPED,
+  OUTCOME_FAILED,
+  REASON_SHUTDOWN_DEADLINE,
+} from './core/semconv';
+import { PushMetricReader } from './export/PushMetricReader';
 import { EndpointNormalizer } from './core/EndpointNormalizer';
 import { FirstRequireTrigger } from './core/FirstRequireTrigger';
-import { LazyLogRecordExporter, LazyPushMetricExporter } from './core/LazyExporters';
-import { error as logError, debug, QuietExportDiagLogger } from './core/log';
+import { error as logError, debug, TenantScopeDiagLogger, warn } from './core/log';
 import { MetricStore } from './core/metrics/MetricStore';
 import { SpanDerivedMetricsFilter } from './core/metrics/SpanDerivedMetricsFilter';
 import { PrometheusServer } from './prometheus/PrometheusServer';
 import { HostPolicy } from './core/tenant/HostPolicy';
 import { OwnServers } from './core/OwnServers';
 import { PriceTable } from './core/pricing/PriceTable';
+import { TenantBudgets } from './core/budgets/TenantBudgets';
+import { registerSelfGauges } from './core/metrics/SelfGauges';
+import { VERSION } from './core/package';
 import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
 import { JaegerPropagator } from './propagation/JaegerPropagator';
 import { TenantPropagator } from './propagation/TenantPropagator';
@@ -71,6 +98,12 @@ export interface TenantScope {
   /** Validates tenant ids and admits metric labels; the public tenant API creates its cells with it. */
   readonly tenants: TenantRegistry;
   readonly prometheus: PrometheusServer | undefined;
+  /** cache_requests_total / cache_evictions_total, for the public `cacheLookup` and `cacheEviction`. */
+  readonly caches: CacheMetrics;
+  /** Conversations and messages the app reports (`conversationStarted` and friends). */
+  readonly conversations: ConversationMetrics;
+  /** Queue depths the app registers (`observeQueueDepth`), polled at collection time. */
+  readonly queueDepth: QueueDepthGauge;
   /** Exports what is buffered without shutting down. */
   forceFlush(): Promise<void>;
   /** Flushes and stops; idempotent. */
@@ -83,7 +116,9 @@ export interface TenantScope {
  * SIGTERM listener is added. Returns undefined when `OTEL_SDK_DISABLED=true`.
  */
 export function startTenantScope(env: Env = process.env): TenantScope | undefined {
-  diag.setLogger(new QuietExportDiagLogger(new DiagConsoleLogger()), { logLevel: loadLogLevel(env), suppressOverrideMessage: true });
+  const logLevel = loadLogLevel(env);
+  const logger = new TenantScopeDiagLogger(logLevel);
+  diag.setLogger(logger, { logLevel, suppressOverrideMessage: true });
   const config = loadConfig(env);
   if (config.disabled) {
     debug('OTEL_SDK_DISABLED=true: not starting');
@@ -96,13 +131,26 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   // Shared parts, built once and handed to every part that uses them (docs/architecture.md).
   const tenants = new TenantRegistry({ maxTenants: config.maxTenants, hashKey: config.tenantHashKey });
   const modelEndpoints = new ModelEndpointPolicy(config.modelHosts);
+  const internalHosts = new HostPolicy(config.baggageHosts);
   const ownServers = new OwnServers();
 
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints));
+  propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints, internalHosts));
+  // errors_total names an escaped exception by its class, which the SDK's exception event does not keep.
+  captureExceptionClasses();
 
   const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
-  const store = new MetricStore(resource);
+  const store = new MetricStore(resource, { maxSeries: config.maxSeries });
+  // One deadline for flush-at-exit and shutdown(), shared by every part that exports.
+  const deadline = new Deadline();
+  const guards: ExportGuard[] = [];
+  const caches = new CacheMetrics(
+    store,
+    tenants,
+    new CacheTypes({ pattern: config.cacheTypePattern, maxTypes: config.maxCacheTypes, folded: store.counter(METRIC_LABELS_FOLDED).get(['cache_type']) })
+  );
+  const conversations = new ConversationMetrics({ store, tenants, maxLabelValues: config.maxLabelValues });
+  const queueDepth = new QueueDepthGauge({ store, tenants, maxLabelValues: config.maxLabelValues, timeoutMs: config.queueDepthTimeoutMs });
 
   const readers: MetricReader[] = [];
   let prometheus: PrometheusServer | undefined;
@@ -110,13 +158,41 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     if (e === 'prometheus') {
       prometheus = new PrometheusServer({ host: config.prometheusHost, port: config.prometheusPort, store, ownServers });
       readers.push(prometheus);
-    } else {
-      const protocol = config.otlpMetricsProtocol;
-      const exporter: PushMetricExporter = e === 'console' ? new ConsoleMetricExporter() : new LazyPushMetricExporter(() => otlpMetricExporter(protocol));
+    } else if (e === 'console') {
       readers.push(
         new PeriodicExportingMetricReader({
-          exporter,
+          exporter: new ConsoleMetricExporter(),
           exportIntervalMillis: config.metricExportIntervalMillis,
+          metricProducers: [store],
+        })
+      );
+    } else {
+      const guard = new ExportGuard({
+        store,
+        attemptedSpec: METRIC_EXPORT_POINTS_ATTEMPTED,
+        outcomeSpec: METRIC_EXPORT_POINTS,
+        signal: 'metric',
+        items: 'metric points',
+        endpoint: config.otlpMetricsUrl,
+      });
+      guards.push(guard);
+      // Built muted: the exporter re-reads variables loadConfig already validated and reported (one line each).
+      const exporter = logger.muted(() =>
+        otlpMetricExporter(config.otlpMetricsProtocol, {
+          url: config.otlpMetricsUrl,
+          timeoutMillis: config.otlpMetricsTimeoutMillis,
+          compression: config.otlpMetricsCompression,
+        })
+      );
+      installGuardedTransport(exporter, guard);
+      installExemplarSerializer(exporter, config.otlpMetricsProtocol);
+      readers.push(
+        new PushMetricReader({
+          exporter,
+          guard,
+          deadline,
+          intervalMillis: config.metricExportIntervalMillis,
+          timeoutMillis: Math.min(config.otlpMetricsTimeoutMillis, config.metricExportIntervalMillis),
           metricProducers: [store],
         })
       );
@@ -124,6 +200,10 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
+  // Built at start, so a bad price or budget file is reported at startup, not on the first model call.
+  const prices = new PriceTable({ overrideFile: config.pricesFile });
+  const budgets = config.budgetsFile !== undefined ? TenantBudgets.load(config.budgetsFile, tenants) : undefined;
+  registerSelfGauges(meterProvider.getMeter('tenantscope', VERSION), prices, budgets);
 
   // Metric processors see every span once, after its local trace is decided (exact at any sampling ratio,
   // with the request's final tenant); export processors get sampled spans and traces kept by rule.
@@ -135,13 +215,49 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       serviceName,
       maxSpanNames: config.maxSpanNames,
       maxErrorTypes: config.maxErrorTypes,
+      // Exemplars name exported traces only: none when no trace is exported at all.
+      exemplars: config.sampler.name !== 'always_off' && config.tracesExporters.length > 0,
     }),
     new ModelUsageSpanProcessor({ store, tenants, maxModels: config.maxModels, maxErrorTypes: config.maxErrorTypes }),
+    new DependencyMetricsSpanProcessor({
+      store,
+      tenants,
+      caches,
+      integrations: new IntegrationPolicy({
+        rules: config.integrations,
+        maxIntegrations: config.maxIntegrations,
+        internal: internalHosts,
+        models: modelEndpoints,
+      }),
+      slowQueryMs: config.slowQueryMs,
+      maxTables: config.maxDbTables,
+    }),
+    new QueueMetricsSpanProcessor({ store, maxLabelValues: config.maxLabelValues }),
+    new FirstByteSpanProcessor({ store, tenants, endpoints, serviceName }),
   ];
   const exportProcessors: SpanProcessor[] = [];
   for (const e of config.tracesExporters) {
     if (e === 'console') exportProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
-    else exportProcessors.push(new BatchSpanProcessor({ exporter: otlpTraceExporter(config.otlpTracesProtocol), ...config.batchSpanProcessor }));
+    else {
+      const guard = new ExportGuard({
+        store,
+        attemptedSpec: METRIC_EXPORT_SPANS_ATTEMPTED,
+        outcomeSpec: METRIC_EXPORT_SPANS,
+        signal: 'span',
+        items: 'spans',
+        endpoint: config.otlpTracesUrl,
+      });
+      guards.push(guard);
+      const exporter = logger.muted(() =>
+        otlpTraceExporter(config.otlpTracesProtocol, {
+          url: config.otlpTracesUrl,
+          timeoutMillis: config.otlpTracesTimeoutMillis,
+          compression: config.otlpTracesCompression,
+        })
+      );
+      installGuardedTransport(exporter, guard);
+      exportProcessors.push(new BatchExportSpanProcessor({ exporter, guard, store, deadline, ...config.batchSpanProcessor }));
+    }
   }
   const spanProcessors: SpanProcessor[] = [
     new TenantSpanProcessor(),
@@ -162,7 +278,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   });
   trace.setGlobalTracerProvider(tracerProvider);
 
-  const loggerProvider = buildLoggerProvider(config, resource, store);
+  const loggerProvider = buildLoggerProvider(config, resource, store, logger);
 
   // Histograms our span processors already derive per tenant get a no-op instrument, unless asked for.
   const instrumentationMeters = config.upstreamMetrics ? meterProvider : new SpanDerivedMetricsFilter(meterProvider);
@@ -176,19 +292,26 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     enabled: config.enabledInstrumentations,
     disabled: config.disabledInstrumentations,
     ownServers,
+    cacheTypes: caches.types,
     logSending: loggerProvider !== undefined,
   })) {
     if (f.loadOn.length === 0) atStart.push(f.create());
     else firstRequire.on(f.loadOn, () => register([f.create()]));
   }
+  if (instrumentationEnabled(config, 'http')) atStart.push(new ConnectionsInstrumentation({ store, tenants, serviceName }));
   atStart.push(
     new GenAIInstrumentation({
-      prices: new PriceTable({ overrideFile: config.pricesFile }),
+      prices,
       modelEndpoints,
       openaiUsageHosts: config.openaiUsageHosts,
       captureMessageContent: config.captureMessageContent,
-    })
+      bodyTimeoutMs: config.modelBodyTimeoutMs,
+    }),
+    new DbPoolsInstrumentation()
   );
+  // Process and runtime USE metrics go to readers only: with no metric exporter there is no one to read them.
+  if (config.runtimeMetrics && readers.length > 0) atStart.push(runtimeInstrumentation());
+  if (config.processMetrics && readers.length > 0) atStart.push(processInstrumentation());
   register(atStart);
   firstRequire.install();
 
@@ -201,18 +324,45 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     store,
     tenants,
     prometheus,
+    caches,
+    conversations,
+    queueDepth,
     async forceFlush() {
-      // Spans and logs first: their export counters are metrics the meter provider then exports.
-      await Promise.all([tracerProvider.forceFlush(), loggerProvider?.forceFlush()]);
-      await meterProvider.forceFlush();
+      if (down !== undefined) return down;
+      deadline.start(config.shutdownTimeoutMillis);
+      try {
+        await bounded(
+          Promise.all([
+            settle(tracerProvider.forceFlush(), 'span flush'),
+            settle(loggerProvider?.forceFlush() ?? Promise.resolve(), 'log flush'),
+            settle(meterProvider.forceFlush(), 'metric flush'),
+          ]),
+          config.shutdownTimeoutMillis,
+          guards
+        );
+      } finally {
+        if (down === undefined) deadline.clear();
+      }
     },
     shutdown() {
       down ??= (async () => {
-        // Spans first: their end feeds the span-derived metrics the meter provider then exports. Logs next:
-        // records written while spans ended still go out, and their export counters reach the last metrics.
-        await settle(tracerProvider.shutdown(), 'tracer provider shutdown');
-        if (loggerProvider !== undefined) await settle(loggerProvider.shutdown(), 'logger provider shutdown');
-        await settle(meterProvider.shutdown(), 'meter provider shutdown');
+        deadline.start(config.shutdownTimeoutMillis);
+        const before = lostAtDeadline(guards);
+        // The tracer provider decides every open local trace synchronously when its shutdown starts, so the
+        // span-derived metrics are complete before the meter provider's final export begins; the signals then
+        // export side by side, within the one deadline.
+        const spans = settle(tracerProvider.shutdown(), 'tracer provider shutdown');
+        const records = settle(loggerProvider?.shutdown() ?? Promise.resolve(), 'logger provider shutdown');
+        const points = settle(meterProvider.shutdown(), 'meter provider shutdown');
+        await bounded(Promise.all([spans, records, points]), config.shutdownTimeoutMillis, guards);
+        const lost = lostAtDeadline(guards).map((n, i) => n - before[i]);
+        if (lost.some((n) => n > 0)) {
+          warn(
+            `shutdown deadline of ${config.shutdownTimeoutMillis} ms (TENANTSCOPE_SHUTDOWN_TIMEOUT_MS) reached; not delivered: ${guards
+              .map((g, i) => `${lost[i]} ${g.items}`)
+              .join(', ')} (counted with reason="shutdown_deadline")`
+          );
+        }
       })();
       return down;
     },
@@ -231,16 +381,54 @@ function isOwnOrOpenTelemetryModule(filename: string): boolean {
   return filename.includes(`${sep}node_modules${sep}@opentelemetry${sep}`) || OWN_DIRS.some((d) => filename.startsWith(d));
 }
 
-/** Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. */
+/** True when the upstream instrumentation `name` is on (our connections instrumentation goes with `http`). */
+function instrumentationEnabled(config: TenantScopeConfig, name: string): boolean {
+  return (config.enabledInstrumentations?.includes(name as never) ?? true) && !config.disabledInstrumentations.includes(name as never);
+}
+
+/**
+ * Resource attributes: SDK defaults, process, host name, then OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME. Without a
+ * service name the fallback is the specification's `unknown_service:` + the executable's base name
+ * (`unknown_service:node`), never the path the process was started by.
+ */
 function buildResource(): Resource {
   const proc = detectResources({ detectors: [processDetector] }).attributes;
-  const attrs: Record<string, string | number> = { 'host.name': hostname(), 'host.arch': arch() };
+  const attrs: Record<string, string | number> = {
+    'service.name': `unknown_service:${basename(process.execPath) || 'node'}`,
+    'host.name': hostname(),
+    'host.arch': arch(),
+  };
   for (const [k, v] of Object.entries(proc)) {
     // The command line can carry secrets (tokens passed as flags): never export it.
     if (k === 'process.command_args' || k === 'process.command_line' || k === 'process.command') continue;
     if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
   }
   return defaultResource().merge(resourceFromAttributes(attrs)).merge(detectResources({ detectors: [envDetector] }));
+}
+
+/**
+ * Waits for `work` at most `ms`: then every guard abandons its export in flight (its request destroyed), so nothing
+ * of ours keeps the process alive. The timer is referenced on purpose: a flush at exit holds the process until it
+ * ends or the deadline passes, never longer.
+ */
+async function bounded(work: Promise<unknown>, ms: number, guards: readonly ExportGuard[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      for (const g of guards) g.abort(REASON_SHUTDOWN_DEADLINE);
+      resolve();
+    }, ms);
+  });
+  try {
+    await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Items each guard counted as failed or dropped at a shutdown deadline so far. */
+function lostAtDeadline(guards: readonly ExportGuard[]): number[] {
+  return guards.map((g) => g.counted(OUTCOME_FAILED, REASON_SHUTDOWN_DEADLINE) + g.counted(OUTCOME_DROPPED, REASON_SHUTDOWN_DEADLINE));
 }
 
 async function settle(p: Promise<unknown>, what: string): Promise<void> {
@@ -251,7 +439,28 @@ async function settle(p: Promise<unknown>, what: string): Promise<void> {
   }
 }
 
-function buildPropagator(config: TenantScopeConfig, tenants: TenantRegistry, modelEndpoints: ModelEndpointPolicy): TextMapPropagator {
+/** Event-loop delay and utilisation, heap and GC (`nodejs.*`, `v8js.*`), from upstream instrumentation-runtime-node. */
+function runtimeInstrumentation(): Instrumentation {
+  const { RuntimeNodeInstrumentation } = require('@opentelemetry/instrumentation-runtime-node') as typeof import('@opentelemetry/instrumentation-runtime-node');
+  return new RuntimeNodeInstrumentation();
+}
+
+/**
+ * Process CPU and memory (`process.cpu.*`, `process.memory.usage`) from upstream instrumentation-host-metrics, its
+ * process groups only: machine-wide metrics belong to the Collector's host metrics receiver, so N replicas on one
+ * host do not report the machine N times. Read at collection time.
+ */
+function processInstrumentation(): Instrumentation {
+  const { HostMetricsInstrumentation } = require('@opentelemetry/instrumentation-host-metrics') as typeof import('@opentelemetry/instrumentation-host-metrics');
+  return new HostMetricsInstrumentation({ metricGroups: ['process.cpu', 'process.memory'] });
+}
+
+function buildPropagator(
+  config: TenantScopeConfig,
+  tenants: TenantRegistry,
+  modelEndpoints: ModelEndpointPolicy,
+  baggageHosts: HostPolicy
+): TextMapPropagator {
   const list: TextMapPropagator[] = [];
   for (const name of config.propagators) {
     if (name === 'tracecontext') list.push(new W3CTraceContextPropagator());
@@ -269,7 +478,7 @@ function buildPropagator(config: TenantScopeConfig, tenants: TenantRegistry, mod
     innerHasBaggage: config.propagators.includes('baggage') || config.propagators.includes('jaeger'),
     header: config.tenantHeader,
     tenants,
-    baggageHosts: new HostPolicy(config.baggageHosts),
+    baggageHosts,
     modelEndpoints,
   });
 }
@@ -291,13 +500,11 @@ function buildSampler(s: SamplerConfig): Sampler {
   }
 }
 
-function otlpTraceExporter(protocol: OtlpProtocol): SpanExporter {
-  if (protocol === 'http/json') {
-    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-    return new OTLPTraceExporter();
-  }
-  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter();
+/** Settings tenantscope resolved and validated itself (passed in code, they win over the exporters' env reading). */
+interface OtlpSettings {
+  url: string;
+  timeoutMillis: number;
+  compression: 'gzip' | 'none';
 }
 
 /**
@@ -306,7 +513,7 @@ function otlpTraceExporter(protocol: OtlpProtocol): SpanExporter {
  * `@opentelemetry/api-logs` (the winston transport, whose latest release 0.34 predates OpenTelemetry JS 3.0,
  * still gets its logger there; the SDK 3.x logger accepts the records it emits).
  */
-function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore): LoggerProvider | undefined {
+function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore, logger: TenantScopeDiagLogger): LoggerProvider | undefined {
   if (config.logsExporters.length === 0) return undefined;
   const sdkLogs = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
   const processors: LogRecordProcessor[] = [new TenantLogRecordProcessor()];
@@ -315,7 +522,15 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
     else {
       processors.push(
         new CountingBatchLogRecordProcessor({
-          exporter: new LazyLogRecordExporter(() => otlpLogExporter(config.otlpLogsProtocol)),
+          // Built muted and with the settings loadConfig resolved, as the trace and metric exporters are: the
+          // exporter re-reads the same variables and would repeat, unnamed, a problem already reported in one line.
+          exporter: logger.muted(() =>
+            otlpLogExporter(config.otlpLogsProtocol, {
+              url: config.otlpLogsUrl,
+              timeoutMillis: config.otlpLogsTimeoutMillis,
+              compression: config.otlpLogsCompression,
+            })
+          ),
           store,
           target: config.otlpLogsTarget,
           ...config.batchLogRecordProcessor,
@@ -330,20 +545,29 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
   return provider;
 }
 
-function otlpLogExporter(protocol: OtlpProtocol): LogRecordExporter {
+function otlpLogExporter(protocol: OtlpProtocol, settings: OtlpSettings): LogRecordExporter {
   if (protocol === 'http/json') {
     const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http');
-    return new OTLPLogExporter();
+    return new OTLPLogExporter(settings as never);
   }
   const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto');
-  return new OTLPLogExporter();
+  return new OTLPLogExporter(settings as never);
 }
 
-function otlpMetricExporter(protocol: OtlpProtocol): PushMetricExporter {
+function otlpTraceExporter(protocol: OtlpProtocol, settings: OtlpSettings): SpanExporter {
+  if (protocol === 'http/json') {
+    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    return new OTLPTraceExporter(settings as never);
+  }
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter(settings as never);
+}
+
+function otlpMetricExporter(protocol: OtlpProtocol, settings: OtlpSettings): PushMetricExporter {
   if (protocol === 'http/json') {
     const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
-    return new OTLPMetricExporter();
+    return new OTLPMetricExporter(settings as never);
   }
   const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter();
+  return new OTLPMetricExporter(settings as never);
 }

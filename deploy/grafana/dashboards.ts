@@ -6,8 +6,8 @@
  * One concern per dashboard. Panels read the recording rules of deploy/prometheus/rules where one exists (fast,
  * and the same numbers the alerts see), the raw families of docs/metrics.md otherwise. test/e2e/dashboards.test.ts
  * runs every query here against a real Prometheus scraping the example service and fails on an empty result
- * (except for the metrics other issues are still building, listed there), and fails when the JSON in the
- * repository is not what this file generates.
+ * (except for the Collector's own and its receivers' metrics: no Collector binary there), and fails when the JSON
+ * in the repository is not what this file generates.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -109,6 +109,12 @@ export const SPECS: Spec[] = [
         description: 'http_requests_total by route template and status code.',
         unit: 'reqps',
         queries: [{ expr: `sum by (method, endpoint, status) (rate(http_requests_total{${SEL}}[$__rate_interval]))`, legend: '{{method}} {{endpoint}} {{status}}' }],
+      },
+      {
+        title: 'Streamed replies: time to first byte p95',
+        description: 'http_response_first_byte_seconds: from the request to the first body byte of a streamed response (server-sent events), by endpoint. What a chat user waits before text appears.',
+        unit: 's',
+        queries: [{ expr: `histogram_quantile(0.95, sum by (service, endpoint, le) (rate(http_response_first_byte_seconds_bucket{${SEL}}[$__rate_interval])))`, legend: '{{endpoint}}' }],
       },
       {
         title: 'Errors by type',
@@ -215,9 +221,9 @@ export const SPECS: Spec[] = [
       },
       {
         title: 'Monthly budget used',
-        description: 'Spend over the last 30 days against tenant_model_budget_cents (TENANTSCOPE_BUDGETS_FILE).',
+        description: 'tenant:model_cost_cents:month_to_date (spend since the UTC month began, budget.rules.yml) against tenant_model_budget_cents (TENANTSCOPE_BUDGETS_FILE). TenantModelBudgetForecastExceeded / TenantModelBudgetExceeded.',
         unit: 'percentunit',
-        queries: [{ expr: 'sum by (tenant_id) (increase(model_api_cost_cents_total{tenant_id=~"$tenant"}[30d])) / on (tenant_id) tenant_model_budget_cents{tenant_id=~"$tenant"}', legend: '{{tenant_id}}' }],
+        queries: [{ expr: 'tenant:model_cost_cents:month_to_date{tenant_id=~"$tenant"} / on (tenant_id) max by (tenant_id) (tenant_model_budget_cents{tenant_id=~"$tenant"})', legend: '{{tenant_id}}' }],
       },
     ],
   },
@@ -276,9 +282,13 @@ export const SPECS: Spec[] = [
       },
       {
         title: 'Client connection pools',
-        description: 'db_client_connection_count of the pg Pool (used / idle) in the instrumented processes.',
+        description: 'database_connections_active, _idle and _waiting: the pg and mongodb pools of the instrumented processes, read at collection time.',
         unit: 'short',
-        queries: [{ expr: 'sum by (db_client_connection_pool_name, db_client_connection_state) (db_client_connection_count)', legend: '{{db_client_connection_state}}' }],
+        queries: [
+          { expr: 'sum by (database_type, database_name) (database_connections_active)', legend: '{{database_type}} {{database_name}} active' },
+          { expr: 'sum by (database_type, database_name) (database_connections_idle)', legend: '{{database_type}} {{database_name}} idle' },
+          { expr: 'sum by (database_type, database_name) (database_connections_waiting)', legend: '{{database_type}} {{database_name}} waiting' },
+        ],
       },
       {
         title: 'Server connections and queries per second',
@@ -304,10 +314,10 @@ export const SPECS: Spec[] = [
         queries: [{ expr: 'message_queue_depth', legend: '{{queue_name}}' }],
       },
       {
-        title: 'Queue depth per tenant',
-        description: 'queue_size by tenant.',
+        title: 'Queue depth per queue and tenant',
+        description: 'queue_size (observeQueueDepth): all tenants, since a queue shared by tenants is observed without one (tenant_id="unknown"); per-tenant queues show their tenant.',
         unit: 'short',
-        queries: [{ expr: 'sum by (queue_name, tenant_id) (queue_size{tenant_id=~"$tenant"})', legend: '{{queue_name}} {{tenant_id}}' }],
+        queries: [{ expr: 'sum by (queue_name, tenant_id) (queue_size)', legend: '{{queue_name}} {{tenant_id}}' }],
       },
       {
         title: 'Message processing p95',
@@ -376,15 +386,15 @@ export const SPECS: Spec[] = [
       },
       {
         title: 'Process CPU',
-        description: 'process_cpu_time_seconds_total per second (1 = one core).',
+        description: 'process_cpu_time_seconds_total per second by state (1 = one core).',
         unit: 'short',
-        queries: [{ expr: 'sum by (job, instance) (rate(process_cpu_time_seconds_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} {{instance}}' }],
+        queries: [{ expr: 'sum by (job, instance, process_cpu_state) (rate(process_cpu_time_seconds_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} {{instance}} {{process_cpu_state}}' }],
       },
       {
         title: 'Process memory (RSS)',
-        description: 'process_memory_usage_bytes.',
+        description: 'process_memory_usage (bytes; upstream gives it no unit, so no _bytes word).',
         unit: 'bytes',
-        queries: [{ expr: 'sum by (job, instance) (process_memory_usage_bytes{job=~"$job"})', legend: '{{job}} {{instance}}' }],
+        queries: [{ expr: 'sum by (job, instance) (process_memory_usage{job=~"$job"})', legend: '{{job}} {{instance}}' }],
       },
       {
         title: 'Host CPU, memory and disk use',
@@ -421,22 +431,43 @@ export const SPECS: Spec[] = [
         ],
       },
       {
-        title: 'Export failures and drops',
-        description: 'tenantscope_export_spans_failed_total and tenantscope_export_spans_dropped_total: spans the exporter could not deliver or had to drop. TelemetryExportFailing / TelemetrySpansDropped.',
+        title: 'Span export outcomes',
+        description: 'tenantscope_export_spans_attempted_total and tenantscope_export_spans_total by outcome (delivered, failed, dropped) and reason (refused, timeout, http_503, queue_full, …). TelemetrySpanExportFailing / TelemetrySpansDropped.',
         unit: 'short',
         queries: [
-          { expr: 'sum by (job) (rate(tenantscope_export_spans_failed_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} failed' },
-          { expr: 'sum by (job) (rate(tenantscope_export_spans_dropped_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} dropped' },
+          { expr: 'sum by (job) (rate(tenantscope_export_spans_attempted_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} attempted' },
+          { expr: 'sum by (job, outcome, reason) (rate(tenantscope_export_spans_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} {{outcome}} {{reason}}' },
+        ],
+      },
+      {
+        title: 'Span export queue',
+        description: 'tenantscope_export_queue_spans: spans waiting for the exporter now (full at OTEL_BSP_MAX_QUEUE_SIZE: then spans drop, queue_full).',
+        unit: 'short',
+        queries: [{ expr: 'sum by (job, instance) (tenantscope_export_queue_spans{job=~"$job"})', legend: '{{job}} {{instance}}' }],
+      },
+      {
+        title: 'Metric point and log record exports',
+        description: 'tenantscope_export_metric_points_total by outcome and reason (OTLP metric pushes; TelemetryMetricExportFailing); tenantscope_logs_exported_total and tenantscope_logs_dropped_total by reason (OTEL_LOGS_EXPORTER=otlp; TelemetryLogsDropped).',
+        unit: 'short',
+        queries: [
+          { expr: 'sum by (job, outcome, reason) (rate(tenantscope_export_metric_points_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} points {{outcome}} {{reason}}' },
+          { expr: 'sum by (job) (rate(tenantscope_logs_exported_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} logs exported' },
+          { expr: 'sum by (job, reason) (rate(tenantscope_logs_dropped_total{job=~"$job"}[$__rate_interval]))', legend: '{{job}} logs dropped {{reason}}' },
         ],
       },
       {
         title: 'Labels folded by cardinality limits, last hour',
-        description: 'tenantscope_tenants_folded_total, tenantscope_endpoints_folded_total, tenantscope_labels_folded_total. Non-zero: a limit is too low or someone sends hostile ids.',
+        description: 'tenantscope_tenants_folded_total, tenantscope_endpoints_folded_total, tenantscope_labels_folded_total (by label), tenantscope_series_folded_total (the series budget; 0 until a family reaches it). Non-zero: a limit is too low or someone sends hostile ids. TelemetryLabelsFolded / TelemetrySeriesBudgetReached.',
         unit: 'short',
         kind: 'stat',
         queries: [
           { expr: 'sum by (job) (increase(tenantscope_tenants_folded_total{job=~"$job"}[1h]))', legend: '{{job}} tenants' },
           { expr: 'sum by (job) (increase(tenantscope_endpoints_folded_total{job=~"$job"}[1h]))', legend: '{{job}} endpoints' },
+          { expr: 'sum by (job, label) (increase(tenantscope_labels_folded_total{job=~"$job"}[1h]))', legend: '{{job}} {{label}}' },
+          {
+            expr: 'sum by (job) (increase(tenantscope_series_folded_total{job=~"$job"}[1h])) or sum by (job) (tenantscope_spans_seen_total{job=~"$job"}) * 0',
+            legend: '{{job}} series budget',
+          },
         ],
       },
       {

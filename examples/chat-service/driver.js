@@ -1,8 +1,14 @@
 'use strict';
-// Traffic driver for the example chat service: tenants open conversations, send messages, read them back (the
-// first read after a message misses the Redis cache, later ones hit), sometimes ask for a summary (the
-// summariser is down: 503) or read another tenant's conversation (404). In the compose stack it runs for ever
-// under `node --require tenantscope/register`, so its own client spans reach Jaeger too; tests run it bounded.
+// Traffic driver for the example chat service: each tenant keeps a live WebSocket open (/v1/live) for its
+// notifications; tenants open conversations, send messages (each answered by a model reply, the second streamed
+// as server-sent events), read them back (the first read after a message misses the Redis cache, later ones hit),
+// queue a summary job (RabbitMQ; the worker's result arrives on the live socket), close the conversation, sometimes
+// ask for a summary or read another tenant's conversation (404). Against the model stand-in the summariser is
+// overloaded (503) for about one conversation in three, which ones fixed by their content: the messages this
+// driver writes depend only on the tenant's place in DRIVER_TENANTS and the session number, so every tenant sees
+// some 503s and the same run fails the same way. So every part of the service's telemetry moves: RED, cache,
+// database, queue, WebSocket, streamed-reply, conversation and model families. In the compose stack it runs for
+// ever under `node --require tenantscope/register`, so its own client spans reach Jaeger too; tests run it bounded.
 //
 //   TARGET_URL=http://127.0.0.1:8080 node examples/chat-service/driver.js
 //
@@ -12,11 +18,15 @@
 //   DRIVER_CONCURRENCY     sessions in flight (default 4)
 //   DRIVER_SESSIONS        stop after this many sessions (default 0: never)
 //   DRIVER_PAUSE_MS        pause between two requests of a session (default 200)
-//   DRIVER_SUMMARY_EVERY   every Nth session of a tenant asks for a summary (503) (default 4; 0: never)
+//   DRIVER_SUMMARY_EVERY   every Nth session of a tenant asks for a summary after each of its messages
+//                          (default 4; 0: never)
 //   DRIVER_ERROR_BURST     `tenant:onSeconds:everySeconds`: during the first onSeconds of every everySeconds,
-//                          that tenant asks for a summary in every session, so its error ratio crosses the
-//                          TenantErrorRatioHigh threshold and the alert fires (default initech:600:1800; `off`)
-// Prints one line per 100 requests and a summary when it stops (SIGTERM/SIGINT or DRIVER_SESSIONS reached).
+//                          that tenant does so in every session, so (with about one summary in three shed) its
+//                          error ratio crosses the TenantErrorRatioHigh threshold and the alert fires (default
+//                          initech:600:1800; `off`). Real model APIs seldom fail: with API keys set the alert
+//                          may stay silent.
+// Prints one line per 100 requests and a summary when it stops (SIGTERM/SIGINT or DRIVER_SESSIONS reached):
+// requests by status and `notified:N`, the summaries that came back on the live sockets.
 
 const TARGET = (process.env.TARGET_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
 const TENANTS = (process.env.DRIVER_TENANTS ?? 'acme,globex,initech').split(',').map((t) => t.trim()).filter(Boolean);
@@ -48,7 +58,7 @@ function parseBurst(raw) {
 }
 
 const started = Date.now();
-const counts = { requests: 0, byStatus: new Map() };
+const counts = { requests: 0, byStatus: new Map(), notified: 0 };
 let stopping = false;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,31 +87,62 @@ async function call(tenant, method, path, body) {
 }
 
 function summary() {
-  return [...counts.byStatus].map(([s, n]) => `${s}:${n}`).join(' ');
+  return [...counts.byStatus].map(([s, n]) => `${s}:${n}`).join(' ') + ` notified:${counts.notified}`;
+}
+
+/** tenant → its live socket (Node's WebSocket client; the header names the tenant, as for HTTP calls). */
+const live = new Map();
+
+/** Opens the tenant's live socket; resolves once it is open (or failed: the driver goes on without it). */
+function openLive(tenant) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(TARGET.replace(/^http/, 'ws') + '/v1/live', { headers: { 'x-tenant-id': tenant } });
+    ws.onopen = () => {
+      live.set(tenant, ws);
+      resolve();
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string' && ev.data.includes('"summary"')) counts.notified++;
+    };
+    ws.onerror = () => {
+      console.error(`driver: live socket for ${tenant} failed`);
+      resolve();
+    };
+    ws.onclose = () => {
+      live.delete(tenant);
+      // The service restarted (compose): open it again, as a client would.
+      if (!stopping) setTimeout(() => void openLive(tenant), 1000).unref();
+    };
+  });
 }
 
 const lastIds = new Map();
 const sessionsOf = new Map();
 
-/** One conversation: create, three messages each followed by two reads, sometimes a summary and a foreign read. */
+/**
+ * One conversation: create, three messages (the second streamed) each followed by two reads (and sometimes a
+ * summary), a summary job, the close; sometimes a foreign read (404).
+ */
 async function session(tenant) {
   const n = (sessionsOf.get(tenant) ?? 0) + 1;
   sessionsOf.set(tenant, n);
   const created = await call(tenant, 'POST', '/v1/conversations', { title: `${tenant} chat ${n}` });
   if (created.status !== 201) return;
   const id = created.json.id;
+  const summaries = inBurst(tenant) || (SUMMARY_EVERY > 0 && n % SUMMARY_EVERY === 0);
   for (let m = 0; m < 3 && !stopping; m++) {
-    const words = 5 + ((n * 7 + m * 13) % 60);
+    const words = 5 + ((n * 7 + m * 13 + TENANTS.indexOf(tenant) * 29) % 60);
     const text = Array.from({ length: words }, (_, i) => `w${i}`).join(' ');
-    await call(tenant, 'POST', `/v1/conversations/${id}/messages`, { text });
+    await call(tenant, 'POST', `/v1/conversations/${id}/messages${m === 1 ? '?stream=1' : ''}`, { text });
     await sleep(PAUSE_MS);
     await call(tenant, 'GET', `/v1/conversations/${id}`); // miss: the message invalidated the cache
     await call(tenant, 'GET', `/v1/conversations/${id}`); // hit
+    if (summaries) await call(tenant, 'POST', `/v1/conversations/${id}/summarize`);
     await sleep(PAUSE_MS);
   }
-  if (inBurst(tenant) || (SUMMARY_EVERY > 0 && n % SUMMARY_EVERY === 0)) {
-    await call(tenant, 'POST', `/v1/conversations/${id}/summarize`);
-  }
+  if (stopping) return;
+  await call(tenant, 'POST', `/v1/conversations/${id}/summary-jobs`);
+  await call(tenant, 'POST', `/v1/conversations/${id}/close`, { resolution: n % 3 === 0 ? 'escalated' : 'resolved' });
   const other = lastIds.get(TENANTS[(TENANTS.indexOf(tenant) + 1) % TENANTS.length]);
   if (other !== undefined && n % 5 === 0) await call(tenant, 'GET', `/v1/conversations/${other}`); // 404
   lastIds.set(tenant, id);
@@ -109,6 +150,7 @@ async function session(tenant) {
 
 async function main() {
   console.log(`driver: ${TARGET}, tenants ${TENANTS.join(',')}, ${CONCURRENCY} sessions in flight${SESSIONS ? `, ${SESSIONS} sessions` : ''}`);
+  await Promise.all(TENANTS.map(openLive));
   let next = 0;
   const worker = async () => {
     while (!stopping && (SESSIONS === 0 || next < SESSIONS)) {
@@ -117,6 +159,10 @@ async function main() {
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  // The last summary jobs' notifications come back within a moment; then the sockets close.
+  await sleep(500);
+  stopping = true;
+  for (const ws of live.values()) ws.close(1000, 'driver done');
   console.log(`driver: done, ${counts.requests} requests ${summary()}`);
 }
 

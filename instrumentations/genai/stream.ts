@@ -13,6 +13,8 @@ export interface StreamObserver {
   fail(err: unknown): void;
   /** The caller stopped reading (cancel, or `break` out of the iteration). */
   abandoned(): void;
+  /** A read started (`true`: the caller waits on the source) or was answered (`false`). */
+  reading(on: boolean): void;
 }
 
 /**
@@ -26,6 +28,7 @@ export function observedWebStream(src: ReadableStream<Uint8Array>, obs: StreamOb
     {
       async pull(ctrl): Promise<void> {
         reader ??= src.getReader();
+        obs.reading(true);
         for (;;) {
           let r: { done: boolean; value?: Uint8Array };
           try {
@@ -42,6 +45,7 @@ export function observedWebStream(src: ReadableStream<Uint8Array>, obs: StreamOb
           }
           const out = obs.chunk(r.value as Uint8Array);
           if (out.byteLength > 0) {
+            obs.reading(false);
             ctrl.enqueue(out);
             return;
           }
@@ -76,12 +80,14 @@ export function observedNodeStream(src: AsyncIterable<Uint8Array>, obs: StreamOb
               }
               if (done) return { done: true, value: undefined };
               let r: IteratorResult<Uint8Array>;
+              obs.reading(true);
               try {
                 r = await it.next();
               } catch (err) {
                 obs.fail(err);
                 throw err;
               }
+              obs.reading(false);
               if (r.done === true) {
                 done = true;
                 const t = obs.streamDone();

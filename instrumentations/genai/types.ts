@@ -19,4 +19,9 @@ export interface GenAIInstrumentationOptions extends InstrumentationConfig {
   modelEndpoints?: ModelEndpointPolicy;
   /** Record prompts and completions (`gen_ai.input.messages` / `gen_ai.output.messages`); off by default. */
   captureMessageContent?: boolean;
+  /**
+   * A response body the app leaves unread, or stops reading, for this long ends its span without usage
+   * (`tenantscope.model.usage_missing`); default 30,000 ms.
+   */
+  bodyTimeoutMs?: number;
 }

@@ -1,29 +1,47 @@
 import { describeError, warnOnce } from '../../src/core/log';
-import { costPico, PriceTable } from '../../src/core/pricing/PriceTable';
-import type { HostPolicy } from '../../src/core/tenant/HostPolicy';
+import { PriceTable } from '../../src/core/pricing/PriceTable';
 import { ModelCall, type Provider } from '../../src/core/ModelCall';
 import { OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION } from '../../src/core/semconv';
+import type { Settings } from './internal-types';
 
 /** Hosts that speak the OpenAI API and accept `stream_options`. */
 export const OPENAI_HOST = 'api.openai.com';
 export const ANTHROPIC_HOST = 'api.anthropic.com';
+export const GEMINI_HOST = 'generativelanguage.googleapis.com';
+
+/** Response wire formats tenantscope reads. */
+export type WireFormat =
+  | 'chat'
+  | 'text'
+  | 'responses'
+  | 'embeddings'
+  | 'messages'
+  | 'gemini'
+  | 'gemini_embed'
+  /** Bedrock Converse / ConverseStream (parsed objects from the AWS SDK). */
+  | 'converse'
+  /** Bedrock InvokeModel of a model that is not Anthropic's: usage from headers / invocation metrics only. */
+  | 'bedrock_invoke';
 
 /** What a request is, when it is a model call. */
 export interface ModelEndpoint {
   /** Wire format of the response. */
-  readonly kind: 'chat' | 'text' | 'responses' | 'embeddings' | 'messages';
+  readonly kind: WireFormat;
+  /** Who bills it (see `Provider` in src/core/ModelCall.ts). */
   readonly provider: Provider;
   readonly operation: string;
   /** An OpenAI chat/text completion whose stream may be asked for usage. */
   readonly streamUsage: boolean;
+  /** The model the URL names (Gemini: `/models/{model}:generateContent`); '' when the body names it. */
+  readonly pathModel: string;
+  /** Price by the requested model even when the response names another (Bedrock ids are the billing ids). */
+  readonly priceByRequest?: boolean;
 }
 
-const EP_CHAT: ModelEndpoint = { kind: 'chat', provider: 'openai', operation: OPERATION_CHAT, streamUsage: true };
-const EP_TEXT: ModelEndpoint = { kind: 'text', provider: 'openai', operation: OPERATION_TEXT_COMPLETION, streamUsage: true };
-const EP_RESPONSES: ModelEndpoint = { kind: 'responses', provider: 'openai', operation: OPERATION_CHAT, streamUsage: false };
-const EP_EMBEDDINGS: ModelEndpoint = { kind: 'embeddings', provider: 'openai', operation: OPERATION_EMBEDDINGS, streamUsage: false };
-const EP_MESSAGES: ModelEndpoint = { kind: 'messages', provider: 'anthropic', operation: OPERATION_CHAT, streamUsage: false };
-
+/** The Vercel AI SDK's user agent (`ai/7.0.0 ai-sdk-provider-utils/5.0.0 node.js/24`, older `ai-sdk/openai/…`). */
+const AI_SDK_AGENT = /(?:^|\s)ai-sdk[-/]/;
+/** Gemini API and Vertex AI paths: `…/models/{model}:{method}`. */
+const GEMINI_PATH = /\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
 /** Reads one request header whatever shape the headers come in (Headers, entries, plain object). */
 export function headerOf(headers: unknown, name: string): string | undefined {
   if (headers === undefined || headers === null || typeof headers !== 'object') return undefined;
@@ -42,27 +60,65 @@ export function headerOf(headers: unknown, name: string): string | undefined {
 }
 
 /**
- * Classifies a request. A model call is a POST to a model path on a provider host, on a host the operator
- * listed, or one the official SDKs mark as theirs (`x-stainless-lang`, `anthropic-version`): a plain POST to
- * `/messages` on some internal service is not mistaken for Anthropic.
+ * Classifies a request. A model call is a POST to a model path (OpenAI chat completions, Responses, embeddings,
+ * completions; Anthropic messages; Gemini generateContent, streamGenerateContent, embedContent,
+ * batchEmbedContents) on a provider host, on a gateway host (built-in or listed in `TENANTSCOPE_MODEL_HOSTS`),
+ * or one an official SDK marks as its own (`x-stainless-lang`, `anthropic-version`, `x-goog-api-client`, the
+ * Vercel AI SDK's user agent): a plain POST to `/messages` on some internal service is not mistaken
+ * for Anthropic. The provider is the one the host is named for, else the API's own.
  */
-export function classify(url: URL, method: string, headers: unknown, listed: HostPolicy): ModelEndpoint | undefined {
+export function classify(url: URL, method: string, headers: unknown, s: Settings): ModelEndpoint | undefined {
   if (method !== 'POST') return undefined;
   const path = url.pathname;
-  let ep: ModelEndpoint | undefined;
-  if (path.endsWith('/chat/completions')) ep = EP_CHAT;
-  else if (path.endsWith('/responses')) ep = EP_RESPONSES;
-  else if (path.endsWith('/embeddings')) ep = EP_EMBEDDINGS;
-  else if (path.endsWith('/messages')) ep = EP_MESSAGES;
-  else if (path.endsWith('/completions')) ep = EP_TEXT;
-  if (ep === undefined) return undefined;
   const host = url.hostname;
-  if (ep.provider === 'anthropic') {
-    if (host === ANTHROPIC_HOST || headerOf(headers, 'anthropic-version') !== undefined) return ep;
-  } else if (host === OPENAI_HOST || host.endsWith('.openai.azure.com') || headerOf(headers, 'x-stainless-lang') !== undefined) {
-    return ep;
+  let kind: WireFormat;
+  let operation = OPERATION_CHAT;
+  let dialect: Provider;
+  let pathModel = '';
+  const g = GEMINI_PATH.exec(path);
+  if (g !== null) {
+    const embed = g[2] === 'embedContent' || g[2] === 'batchEmbedContents';
+    kind = embed ? 'gemini_embed' : 'gemini';
+    if (embed) operation = OPERATION_EMBEDDINGS;
+    dialect = host.endsWith('aiplatform.googleapis.com') || path.includes('/publishers/') ? 'gcp.vertex_ai' : 'gcp.gemini';
+    try {
+      pathModel = decodeURIComponent(g[1]);
+    } catch {
+      pathModel = g[1];
+    }
+  } else {
+    dialect = 'openai';
+    if (path.endsWith('/chat/completions')) kind = 'chat';
+    else if (path.endsWith('/responses')) kind = 'responses';
+    else if (path.endsWith('/embeddings')) {
+      kind = 'embeddings';
+      operation = OPERATION_EMBEDDINGS;
+    } else if (path.endsWith('/messages')) {
+      kind = 'messages';
+      dialect = 'anthropic';
+    } else if (path.endsWith('/completions')) {
+      kind = 'text';
+      operation = OPERATION_TEXT_COMPLETION;
+    } else return undefined;
   }
-  return listed.isInternal(url.host) || listed.isInternal(host) ? ep : undefined;
+  const named = s.endpoints.providerOf(url.host, host);
+  let known = named !== undefined;
+  if (!known) {
+    if (dialect === 'anthropic') known = host === ANTHROPIC_HOST || headerOf(headers, 'anthropic-version') !== undefined;
+    else if (dialect === 'openai') {
+      known =
+        host === OPENAI_HOST ||
+        host.endsWith('.openai.azure.com') ||
+        host === GEMINI_HOST ||
+        headerOf(headers, 'x-stainless-lang') !== undefined ||
+        AI_SDK_AGENT.test(headerOf(headers, 'user-agent') ?? '');
+    } else known = host.endsWith('.googleapis.com') || (headerOf(headers, 'x-goog-api-client') ?? '').includes('genai');
+    known ||= s.endpoints.isListed(url.host, host) || s.usageHosts.isInternal(url.host) || s.usageHosts.isInternal(host);
+  }
+  if (!known) return undefined;
+  // Gemini's OpenAI-compatible endpoint is still Gemini.
+  const provider = named ?? (host === GEMINI_HOST ? 'gcp.gemini' : host.endsWith('aiplatform.googleapis.com') ? 'gcp.vertex_ai' : dialect);
+  return { kind, provider, operation, streamUsage: kind === 'chat' || kind === 'text', pathModel };
 }
 
 /** The request body as text, when it is text we can read without consuming anything. */
@@ -137,9 +193,13 @@ const RESPONSES_USAGE: OpenAIUsageFields = {
 function readUsage(u: Record<string, unknown>, call: ModelCall, f: OpenAIUsageFields): boolean {
   const input = count(u[f.input], f.input);
   if (input === undefined) return false;
-  const cached = Math.min(input, count(obj(u[f.inputDetails])?.cached_tokens, 'cached_tokens') ?? 0);
-  call.input = input - cached;
+  const details = obj(u[f.inputDetails]);
+  const cached = Math.min(input, count(details?.cached_tokens, 'cached_tokens') ?? 0);
+  // Prompt-cache writes, where the API reports them (part of the input, like cached reads).
+  const written = Math.min(input - cached, count(details?.cache_write_tokens, 'cache_write_tokens') ?? 0);
+  call.input = input - cached - written;
   call.cacheRead = cached;
+  call.cacheWrite5m = written;
   call.output = count(u[f.output], f.output) ?? 0;
   call.reasoning = count(obj(u[f.outputDetails])?.reasoning_tokens, 'reasoning_tokens') ?? 0;
   call.usageKnown = true;
@@ -197,23 +257,76 @@ export function readAnthropicUsage(u: Record<string, unknown>, call: ModelCall):
 }
 
 /**
- * Prices `call` with `table`: sets `call.costPico` (undefined when the model is unknown, logged once per
- * model) and returns the cost in USD for the span, or undefined.
+ * Gemini `usageMetadata`: `promptTokenCount` includes `cachedContentTokenCount`; tool-use prompt tokens are
+ * input too; `thoughtsTokenCount` is billed as output (reasoning) on top of `candidatesTokenCount`. Streamed
+ * chunks repeat a growing object: each replaces what is known, the last is final.
+ */
+export function readGeminiUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  const prompt = count(u.promptTokenCount, 'promptTokenCount');
+  const candidates = count(u.candidatesTokenCount, 'candidatesTokenCount');
+  if (prompt === undefined && candidates === undefined) return false;
+  const p = prompt ?? 0;
+  const cached = Math.min(p, count(u.cachedContentTokenCount, 'cachedContentTokenCount') ?? 0);
+  const thoughts = count(u.thoughtsTokenCount, 'thoughtsTokenCount') ?? 0;
+  call.input = p - cached + (count(u.toolUsePromptTokenCount, 'toolUsePromptTokenCount') ?? 0);
+  call.cacheRead = cached;
+  call.output = (candidates ?? 0) + thoughts;
+  call.reasoning = thoughts;
+  call.usageKnown = true;
+  return true;
+}
+
+/**
+ * Bedrock Converse usage: `inputTokens` excludes `cacheReadInputTokens` and `cacheWriteInputTokens` (as
+ * Anthropic's does); cache writes are billed at the 5-minute rate.
+ */
+export function readBedrockUsage(u: Record<string, unknown>, call: ModelCall): boolean {
+  const input = count(u.inputTokens, 'inputTokens');
+  const output = count(u.outputTokens, 'outputTokens');
+  if (input === undefined && output === undefined) return false;
+  call.input = input ?? 0;
+  call.cacheRead = count(u.cacheReadInputTokens, 'cacheReadInputTokens') ?? 0;
+  call.cacheWrite5m = count(u.cacheWriteInputTokens, 'cacheWriteInputTokens') ?? 0;
+  call.cacheWrite1h = 0;
+  call.output = output ?? 0;
+  call.usageKnown = true;
+  return true;
+}
+
+/** Bedrock InvokeModel token counts of any model: response headers, or a stream's `amazon-bedrock-invocationMetrics`. */
+export function readBedrockCounts(input: unknown, output: unknown, call: ModelCall): boolean {
+  const i = typeof input === 'string' ? Number(input) : input;
+  const o = typeof output === 'string' ? Number(output) : output;
+  const ic = count(i, 'inputTokenCount');
+  const oc = count(o, 'outputTokenCount');
+  if (ic === undefined && oc === undefined) return false;
+  call.input = ic ?? 0;
+  call.output = oc ?? 0;
+  call.usageKnown = true;
+  return true;
+}
+
+/**
+ * Prices `call` with `table`: sets `call.costPico` (undefined when the provider/model pair is unpriced, logged
+ * once per pair) and returns the cost in USD for the span, or undefined. Integer pico-dollar arithmetic: the
+ * per-token prices that apply (condition, service tier, long-context tier) times the billed tokens.
  */
 export function priceCall(call: ModelCall, table: PriceTable): number | undefined {
   if (!call.usageKnown) return undefined;
   const model = call.pricedModel;
-  const entry = model === '' ? undefined : table.lookup(model);
+  const entry = model === '' ? undefined : table.lookup(call.provider, model);
   if (entry === undefined) {
     call.costPico = undefined;
-    warnOnce(`unpriced:${model.slice(0, 128)}`, `model "${model.slice(0, 128)}" is not in the price table ${table.version}: its tokens are counted, its cost is not`);
+    const m = model.slice(0, 128);
+    warnOnce(`unpriced:${call.provider}:${m}`, `model "${m}" of provider "${call.provider}" has no price in ${table.version}: its tokens are counted, its cost is not`);
     return undefined;
   }
   const tier = call.serviceTier;
-  if (tier !== undefined && tier !== 'default' && tier !== 'standard' && tier !== 'auto' && !entry.tiers.has(tier)) {
+  if (tier !== undefined && tier !== 'default' && tier !== 'standard' && tier !== 'auto' && tier !== 'standard_only' && !PriceTable.hasTier(entry, tier)) {
     warnOnce(`tier:${entry.model}:${tier.slice(0, 32)}`, `no "${tier.slice(0, 32)}" tier price for model "${entry.model}"; billed at its standard price`);
   }
-  const pico = costPico(PriceTable.pricesFor(entry, tier), call);
+  // The clock only matters for prices that change by date or time of day (few models).
+  const pico = PriceTable.costOf(entry, call, tier, entry.flat !== undefined || entry.variants.length === 1 ? 0 : Date.now());
   call.costPico = pico;
   return pico / 1e12;
 }

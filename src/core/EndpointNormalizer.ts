@@ -1,7 +1,11 @@
+import { MAX_KEY_ENDPOINT_INDEX } from './RequestKey';
 import { ENDPOINT_OVERFLOW, ENDPOINT_UNMATCHED } from './semconv';
 
 export interface EndpointNormalizerOptions {
-  /** Distinct endpoint values metrics may see; later ones fold into `overflow`. */
+  /**
+   * Distinct endpoint values metrics may see; later ones fold into `overflow`. At most
+   * `MAX_KEY_ENDPOINT_INDEX - 1` (131,070; the config allows 100,000), so every index fits a request key.
+   */
   maxEndpoints: number;
   /** Route templates such as `/v1/chats/:chatId/messages`, matched segment by segment before the default folding. */
   templates?: readonly string[];
@@ -16,6 +20,28 @@ const NUMBER = /^[0-9]+$/;
 const SAFE_SEGMENT = /^[A-Za-z0-9._~-]+$/;
 const DIGIT = /[0-9]/;
 
+/** Index of `unmatched` in {@link EndpointMatch.index}. */
+export const ENDPOINT_INDEX_UNMATCHED = 0;
+/** Index of `overflow` in {@link EndpointMatch.index}. */
+export const ENDPOINT_INDEX_OVERFLOW = 1;
+
+/**
+ * What {@link EndpointNormalizer.resolve} found for one request. The caller owns one and passes it to every call,
+ * so resolving allocates nothing per span; each call overwrites all three fields.
+ */
+export class EndpointMatch {
+  /** The `endpoint` label value. */
+  label: string = ENDPOINT_UNMATCHED;
+  /**
+   * A small dense index of `label`, the same for the same label on every call: {@link ENDPOINT_INDEX_UNMATCHED},
+   * {@link ENDPOINT_INDEX_OVERFLOW}, then admitted endpoints in admission order, at most `maxEndpoints + 1`
+   * (within a request key's bound, see src/core/RequestKey.ts).
+   */
+  index = ENDPOINT_INDEX_UNMATCHED;
+  /** True when this request's endpoint was new past the limit and folded into `overflow` (count it). */
+  folded = false;
+}
+
 interface Template {
   readonly text: string;
   /** Literal segments, or `undefined` where the template has a `:param`. */
@@ -29,23 +55,18 @@ interface Template {
 export class EndpointNormalizer {
   private readonly _max: number;
   private readonly _templates: Template[];
-  /** Admitted endpoints → a small index (the reserved values take 0 and 1), for compact tuple keys. */
+  /** Admitted endpoints → their {@link EndpointMatch.index} (the reserved values take 0 and 1). */
   private readonly _admitted = new Map<string, number>([
-    [ENDPOINT_UNMATCHED, 0],
-    [ENDPOINT_OVERFLOW, 1],
+    [ENDPOINT_UNMATCHED, ENDPOINT_INDEX_UNMATCHED],
+    [ENDPOINT_OVERFLOW, ENDPOINT_INDEX_OVERFLOW],
   ]);
   /** Static raw paths (those that normalise to themselves), bounded (cleared when full) so hostile paths cannot grow it. */
   private readonly _memo = new Map<string, string>();
-  /** Requests folded into `overflow`. */
-  folded = 0;
-  /**
-   * A small index of the endpoint the last {@link endpoint} call returned (0 for `unmatched`, 1 for `overflow`),
-   * for compact tuple keys without a second look-up.
-   */
-  lastIndex = 0;
+  /** The match {@link endpoint} fills, for callers that want the label only. */
+  private readonly _scratch = new EndpointMatch();
 
   constructor(options: EndpointNormalizerOptions) {
-    this._max = options.maxEndpoints;
+    this._max = Math.min(options.maxEndpoints, MAX_KEY_ENDPOINT_INDEX - 1);
     this._templates = (options.templates ?? []).map((text) => ({
       text,
       segments: splitPath(text).map((s) => (s.startsWith(':') || (s.startsWith('{') && s.endsWith('}')) ? undefined : s)),
@@ -53,32 +74,42 @@ export class EndpointNormalizer {
   }
 
   /**
-   * The endpoint label for a server request. `route` is the framework's template (`http.route`), `path` the raw
-   * path (`url.path`), `status` the response status (a 404 without a route is folded into `unmatched`).
+   * Resolves a server request's endpoint into `out` and returns it. `route` is the framework's template
+   * (`http.route`), `path` the raw path (`url.path`), `status` the response status (a 404 without a route is
+   * folded into `unmatched`).
    */
-  endpoint(route: unknown, path: unknown, status: number): string {
+  resolve(route: unknown, path: unknown, status: number, out: EndpointMatch): EndpointMatch {
     let e: string;
     if (typeof route === 'string' && route !== '') {
       e = route.length > 256 ? ENDPOINT_OVERFLOW : route;
     } else if (status === 404 || typeof path !== 'string') {
-      this.lastIndex = 0;
-      return ENDPOINT_UNMATCHED;
+      out.label = ENDPOINT_UNMATCHED;
+      out.index = ENDPOINT_INDEX_UNMATCHED;
+      out.folded = false;
+      return out;
     } else {
       e = this.normalizePath(path);
     }
-    const i = this._admitted.get(e);
-    if (i !== undefined) {
-      this.lastIndex = i;
-      return e;
+    let i = this._admitted.get(e);
+    out.folded = false;
+    if (i === undefined) {
+      if (this._admitted.size < this._max + 2) {
+        i = this._admitted.size;
+        this._admitted.set(e, i);
+      } else {
+        e = ENDPOINT_OVERFLOW;
+        i = ENDPOINT_INDEX_OVERFLOW;
+        out.folded = true;
+      }
     }
-    if (this._admitted.size < this._max + 2) {
-      this.lastIndex = this._admitted.size;
-      this._admitted.set(e, this.lastIndex);
-      return e;
-    }
-    this.folded++;
-    this.lastIndex = 1;
-    return ENDPOINT_OVERFLOW;
+    out.label = e;
+    out.index = i;
+    return out;
+  }
+
+  /** The endpoint label for a server request (see {@link resolve}). */
+  endpoint(route: unknown, path: unknown, status: number): string {
+    return this.resolve(route, path, status, this._scratch).label;
   }
 
   /**

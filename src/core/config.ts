@@ -1,5 +1,8 @@
 import { DiagLogLevel } from '@opentelemetry/api';
-import { clip, warn, warnOnce } from './log';
+import { accessSync, constants, statSync } from 'node:fs';
+import { DEFAULT_CACHE_TYPE_PATTERN, compileCacheTypePattern } from './cache/CacheTypes';
+import type { IntegrationRule } from './IntegrationPolicy';
+import { clip, warn } from './log';
 
 /** Everything tenantscope reads from the environment, validated. */
 export interface TenantScopeConfig {
@@ -13,6 +16,17 @@ export interface TenantScopeConfig {
    * empty) and empty otherwise. Empty: nothing is shipped, the log lines still carry trace and tenant fields.
    */
   readonly logsExporters: readonly ('otlp' | 'console')[];
+  /** Where OTLP traces, metrics and logs go (resolved and validated here; '' when that exporter is off). */
+  readonly otlpTracesUrl: string;
+  readonly otlpMetricsUrl: string;
+  readonly otlpLogsUrl: string;
+  /** Per-export timeout and compression of each OTLP signal (`OTEL_EXPORTER_OTLP_[SIGNAL_]TIMEOUT` / `_COMPRESSION`). */
+  readonly otlpTracesTimeoutMillis: number;
+  readonly otlpMetricsTimeoutMillis: number;
+  readonly otlpLogsTimeoutMillis: number;
+  readonly otlpTracesCompression: 'gzip' | 'none';
+  readonly otlpMetricsCompression: 'gzip' | 'none';
+  readonly otlpLogsCompression: 'gzip' | 'none';
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
   readonly otlpLogsProtocol: OtlpProtocol;
@@ -52,6 +66,10 @@ export interface TenantScopeConfig {
   readonly keepErrors: boolean;
   readonly keepSlowMs: number;
   readonly keepModelCostUsd: number;
+  /** One deadline (ms) for flush-at-exit and shutdown(); what is left then is counted as dropped. */
+  readonly shutdownTimeoutMillis: number;
+  /** Prometheus series (a histogram label set counts its buckets, sum and count) per metric family. */
+  readonly maxSeries: number;
   /** Bounds on spans held until their local root ends. */
   readonly traceMaxSpans: number;
   readonly bufferMaxSpans: number;
@@ -73,6 +91,30 @@ export interface TenantScopeConfig {
    * already derive (http/undici request durations, pg operation duration). Off by default: work done twice.
    */
   readonly upstreamMetrics: boolean;
+  /** How a Redis key names its cache type: literal text, one `{type}`, `*` wildcards. */
+  readonly cacheTypePattern: string;
+  /** Distinct cache types before later ones fold into `_OTHER`. */
+  readonly maxCacheTypes: number;
+  /** Database operations slower than this (ms) count in `database_slow_queries_total`; 0 turns it off. */
+  readonly slowQueryMs: number;
+  /** Distinct database tables (collections) on database metrics before later ones fold into `_OTHER`. */
+  readonly maxDbTables: number;
+  /** `TENANTSCOPE_INTEGRATIONS`: integration types and their hosts. */
+  readonly integrations: readonly IntegrationRule[];
+  /** Distinct integrations before later ones fold into `_OTHER`. */
+  readonly maxIntegrations: number;
+  /** Node runtime metrics (event loop, heap, GC) from instrumentation-runtime-node. */
+  readonly runtimeMetrics: boolean;
+  /** Process CPU and memory from host-metrics (process groups only). */
+  readonly processMetrics: boolean;
+  /** Distinct values per application-given label (channel, direction, message type, resolution status, queue name). */
+  readonly maxLabelValues: number;
+  /** Longest a queue-depth source may take at a collection. */
+  readonly queueDepthTimeoutMs: number;
+  /** A model response body the app leaves unread (or stops reading) this long ends its span without usage. */
+  readonly modelBodyTimeoutMs: number;
+  /** JSON file of monthly model budgets per tenant in USD (`{"default": 100, "tenants": {"acme": 500}}`). */
+  readonly budgetsFile: string | undefined;
 }
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -84,7 +126,7 @@ export interface SamplerConfig {
 
 export type Env = Record<string, string | undefined>;
 
-export const INSTRUMENTATION_NAMES = ['http', 'undici', 'express', 'pg', 'ioredis', 'mongodb', 'pino', 'winston'] as const;
+export const INSTRUMENTATION_NAMES = ['http', 'undici', 'express', 'pg', 'ioredis', 'mongodb', 'amqplib', 'pino', 'winston'] as const;
 
 const LOG_LEVELS: Record<string, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
@@ -99,16 +141,57 @@ const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always
 const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'];
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
-/** Reads the log level alone, so the logger can be set before anything else is parsed. */
+/**
+ * Reads the log level alone, so the logger can be set before anything else is parsed. Silent: a bad value is
+ * reported by {@link loadConfig}, which runs once the logger is in place (a warning before it would be lost).
+ */
 export function loadLogLevel(env: Env): DiagLogLevel {
   const raw = str(env, 'OTEL_LOG_LEVEL');
-  if (raw === undefined) return DiagLogLevel.INFO;
-  const level = LOG_LEVELS[raw.toLowerCase()];
-  if (level === undefined) {
-    warnOnce('OTEL_LOG_LEVEL', `OTEL_LOG_LEVEL="${clip(raw)}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}; using "info"`);
-    return DiagLogLevel.INFO;
+  return raw === undefined ? DiagLogLevel.INFO : (LOG_LEVELS[raw.toLowerCase()] ?? DiagLogLevel.INFO);
+}
+
+function logLevel(env: Env): DiagLogLevel {
+  const raw = str(env, 'OTEL_LOG_LEVEL');
+  if (raw !== undefined && LOG_LEVELS[raw.toLowerCase()] === undefined) {
+    warn(`OTEL_LOG_LEVEL="${clip(raw)}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}; using "info"`);
   }
-  return level;
+  return loadLogLevel(env);
+}
+
+/** The OTLP/HTTP default base URL (specification). */
+export const OTLP_DEFAULT_ENDPOINT = 'http://localhost:4318';
+
+/**
+ * The URL one signal's OTLP exporter posts to, as the specification resolves it: the signal's own variable used as
+ * given, else the general one with `v1/<signal>` appended, else the default. A value that is not an http(s) URL logs
+ * one line naming the variable and the URL used instead (the upstream exporter's own warning names neither).
+ */
+function otlpUrl(env: Env, signal: 'TRACES' | 'METRICS' | 'LOGS', general: string | undefined): string {
+  const path = `v1/${signal.toLowerCase()}`;
+  const fallback = (general ?? OTLP_DEFAULT_ENDPOINT).replace(/\/?$/, '/') + path;
+  const name = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
+  const own = str(env, name);
+  if (own === undefined) return fallback;
+  if (isHttpUrl(own)) return own;
+  warn(`${name}="${clip(own)}" is not an http(s) URL; using "${fallback}"`);
+  return fallback;
+}
+
+function otlpBase(env: Env): string | undefined {
+  const v = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (v === undefined) return undefined;
+  if (isHttpUrl(v)) return v;
+  warn(`OTEL_EXPORTER_OTLP_ENDPOINT="${clip(v)}" is not an http(s) URL; using "${OTLP_DEFAULT_ENDPOINT}"`);
+  return undefined;
+}
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -134,29 +217,41 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
   }
   // Read once: both signals fall back to it, and a bad value must log one line, not one per signal.
   const otlpProtocol = oneOf<OtlpProtocol>(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf', PROTOCOLS);
+  const otlpGeneral =
+    tracesExporters.includes('otlp') || metricsExporters.includes('otlp') || logsExporters.includes('otlp') ? otlpBase(env) : undefined;
+  const otlpLogsUrl = logsExporters.includes('otlp') ? otlpUrl(env, 'LOGS', otlpGeneral) : '';
+  const otlpTimeout = int(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000);
+  const otlpCompression = oneOf<'gzip' | 'none'>(env, 'OTEL_EXPORTER_OTLP_COMPRESSION', 'none', COMPRESSIONS);
+  for (const name of CERTIFICATE_VARIABLES) readableFile(env, name);
+  for (const name of HEADER_VARIABLES) headerList(env, name);
+  resourceAttributes(env);
   const hashKey = str(env, 'TENANTSCOPE_TENANT_HASH_KEY');
   if (hashKey !== undefined && hashKey.length < 16) {
     warn('TENANTSCOPE_TENANT_HASH_KEY is shorter than 16 characters; it is used, but a longer random key is safer');
   }
   return {
     disabled: bool(env, 'OTEL_SDK_DISABLED', false),
-    logLevel: loadLogLevel(env),
+    logLevel: logLevel(env),
     tracesExporters: [...new Set(tracesExporters)],
     metricsExporters: [...new Set(metricsExporters)],
+    otlpTracesUrl: tracesExporters.includes('otlp') ? otlpUrl(env, 'TRACES', otlpGeneral) : '',
+    otlpMetricsUrl: metricsExporters.includes('otlp') ? otlpUrl(env, 'METRICS', otlpGeneral) : '',
+    otlpLogsUrl,
+    otlpTracesTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpMetricsTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpLogsTimeoutMillis: int(env, 'OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', otlpTimeout, 1, 600_000),
+    otlpTracesCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', otlpCompression, COMPRESSIONS),
+    otlpMetricsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_METRICS_COMPRESSION', otlpCompression, COMPRESSIONS),
+    otlpLogsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otlpCompression, COMPRESSIONS),
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
     logsExporters: [...new Set(logsExporters)],
     otlpLogsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otlpProtocol),
-    otlpLogsTarget: logsTarget(env),
+    otlpLogsTarget: logsTarget(otlpLogsUrl),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
     metricExportIntervalMillis: int(env, 'OTEL_METRIC_EXPORT_INTERVAL', 60000, 100, 86_400_000),
-    batchSpanProcessor: {
-      scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
-      exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
-      maxQueueSize: int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000),
-      maxExportBatchSize: int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000),
-    },
+    batchSpanProcessor: batchSettings(env),
     batchLogRecordProcessor: batchLogRecordProcessor(env),
     propagators: list(env, 'OTEL_PROPAGATORS', ['tracecontext', 'baggage'], PROPAGATORS),
     enabledInstrumentations:
@@ -173,17 +268,69 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     baggageHosts: hostPatterns(env),
     pricesFile: str(env, 'TENANTSCOPE_PRICES_FILE'),
     maxModels: int(env, 'TENANTSCOPE_MAX_MODELS', 100, 1, 10_000),
-    openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS'),
-    modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS'),
+    openaiUsageHosts: modelHostPatterns(env, 'TENANTSCOPE_OPENAI_USAGE_HOSTS', false),
+    modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS', true),
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     upstreamMetrics: bool(env, 'TENANTSCOPE_UPSTREAM_METRICS', false),
+    maxLabelValues: int(env, 'TENANTSCOPE_MAX_LABEL_VALUES', 50, 1, 10_000),
+    queueDepthTimeoutMs: int(env, 'TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 1000, 10, 60_000),
+    modelBodyTimeoutMs: int(env, 'TENANTSCOPE_MODEL_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    budgetsFile: str(env, 'TENANTSCOPE_BUDGETS_FILE'),
     keepErrors: bool(env, 'TENANTSCOPE_KEEP_ERRORS', true),
     keepSlowMs: int(env, 'TENANTSCOPE_KEEP_SLOW_MS', 2000, 0, 86_400_000),
     keepModelCostUsd: num(env, 'TENANTSCOPE_KEEP_MODEL_COST_USD', 0.05, 0, 1_000_000),
     traceMaxSpans: int(env, 'TENANTSCOPE_TRACE_MAX_SPANS', 1000, 1, 1_000_000),
     bufferMaxSpans: int(env, 'TENANTSCOPE_BUFFER_MAX_SPANS', 20_000, 1, 10_000_000),
     traceMaxAgeMs: int(env, 'TENANTSCOPE_TRACE_MAX_AGE_MS', 60_000, 100, 86_400_000),
+    cacheTypePattern: cacheTypePattern(env),
+    maxCacheTypes: int(env, 'TENANTSCOPE_MAX_CACHE_TYPES', 50, 1, 10_000),
+    slowQueryMs: int(env, 'TENANTSCOPE_SLOW_QUERY_MS', 1000, 0, 86_400_000),
+    maxDbTables: int(env, 'TENANTSCOPE_MAX_DB_TABLES', 200, 1, 10_000),
+    integrations: integrations(env),
+    maxIntegrations: int(env, 'TENANTSCOPE_MAX_INTEGRATIONS', 100, 1, 10_000),
+    runtimeMetrics: bool(env, 'TENANTSCOPE_RUNTIME_METRICS', true),
+    processMetrics: bool(env, 'TENANTSCOPE_PROCESS_METRICS', true),
+    shutdownTimeoutMillis: int(env, 'TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', 5000, 0, 600_000),
+    maxSeries: int(env, 'TENANTSCOPE_MAX_SERIES', 20_000, 100, 10_000_000),
   };
+}
+
+function cacheTypePattern(env: Env): string {
+  const p = str(env, 'TENANTSCOPE_CACHE_TYPE_PATTERN');
+  if (p === undefined) return DEFAULT_CACHE_TYPE_PATTERN;
+  const compiled = compileCacheTypePattern(p);
+  if (typeof compiled !== 'string') return p;
+  warn(`TENANTSCOPE_CACHE_TYPE_PATTERN="${clip(p)}" ${compiled}; using "${DEFAULT_CACHE_TYPE_PATTERN}"`);
+  return DEFAULT_CACHE_TYPE_PATTERN;
+}
+
+const INTEGRATION_TYPE = /^[A-Za-z][A-Za-z0-9_.-]{0,31}$/;
+const INTEGRATION_HOST = /^(\*\.)?[a-z0-9.-]+(:[0-9]{1,5})?$/;
+
+/** `crm=api.hubspot.com,*.salesforce.com;webhook=hooks.slack.com`: one line per bad entry, the rest are kept. */
+function integrations(env: Env): IntegrationRule[] {
+  const v = str(env, 'TENANTSCOPE_INTEGRATIONS');
+  if (v === undefined) return [];
+  const out: IntegrationRule[] = [];
+  for (const entry of v.split(';')) {
+    const e = entry.trim();
+    if (e === '') continue;
+    const eq = e.indexOf('=');
+    const type = eq === -1 ? '' : e.slice(0, eq).trim();
+    if (!INTEGRATION_TYPE.test(type)) {
+      warn(`TENANTSCOPE_INTEGRATIONS: "${clip(e)}" is not "type=host,host" with a type of letters, digits, ".", "_", "-"; ignored`);
+      continue;
+    }
+    const hosts: string[] = [];
+    for (const h of e.slice(eq + 1).split(',')) {
+      const host = h.trim().toLowerCase();
+      if (host === '') continue;
+      if (INTEGRATION_HOST.test(host) && host.length <= 253) hosts.push(host);
+      else warn(`TENANTSCOPE_INTEGRATIONS: "${clip(h.trim())}" (type ${type}) is not a host, "host:port" or "*.suffix"; ignored`);
+    }
+    if (hosts.length > 0) out.push({ type, hosts });
+  }
+  return out;
 }
 
 const PROTOCOLS = ['http/protobuf', 'http/json'];
@@ -197,16 +344,16 @@ function defaultLogsExporters(env: Env): string[] {
   return configured ? ['otlp'] : ['none'];
 }
 
-/** The logs URL the upstream OTLP exporter posts to, rendered without userinfo or query for log lines. */
-function logsTarget(env: Env): string {
-  const signal = str(env, 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT');
-  const base = str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
-  const raw = signal ?? (base === undefined ? 'http://localhost:4318/v1/logs' : base.replace(/\/+$/, '') + '/v1/logs');
+/**
+ * The logs URL (validated by `otlpUrl`; the default when the OTLP logs exporter is off), rendered without userinfo
+ * or query for log lines.
+ */
+function logsTarget(url: string): string {
   try {
-    const u = new URL(raw);
+    const u = new URL(url === '' ? `${OTLP_DEFAULT_ENDPOINT}/v1/logs` : url);
     return clip(`${u.protocol}//${u.host}${u.pathname}`);
   } catch {
-    return signal !== undefined ? 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (not a URL)' : 'OTEL_EXPORTER_OTLP_ENDPOINT (not a URL)';
+    return 'the OTLP logs endpoint';
   }
 }
 
@@ -223,6 +370,96 @@ function batchLogRecordProcessor(env: Env): TenantScopeConfig['batchLogRecordPro
     maxQueueSize,
     maxExportBatchSize,
   };
+}
+
+function batchSettings(env: Env): TenantScopeConfig['batchSpanProcessor'] {
+  const maxQueueSize = int(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 10_000_000);
+  let maxExportBatchSize = int(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1, 10_000_000);
+  if (maxExportBatchSize > maxQueueSize) {
+    warn(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE="${maxExportBatchSize}" is more than OTEL_BSP_MAX_QUEUE_SIZE; using ${maxQueueSize}`);
+    maxExportBatchSize = maxQueueSize;
+  }
+  return {
+    scheduledDelayMillis: int(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, 1, 86_400_000),
+    exportTimeoutMillis: int(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30000, 1, 86_400_000),
+    maxQueueSize,
+    maxExportBatchSize,
+  };
+}
+const COMPRESSIONS = ['gzip', 'none'];
+const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_', 'LOGS_'].flatMap((s) =>
+  ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((k) => `OTEL_EXPORTER_OTLP_${s}${k}`)
+);
+
+const HEADER_VARIABLES = [
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_EXPORTER_OTLP_METRICS_HEADERS',
+  'OTEL_EXPORTER_OTLP_LOGS_HEADERS',
+];
+
+/**
+ * One line for the entries of an OTLP headers variable that the exporter will skip (not `key=value`, or not
+ * percent-decodable). Values are never echoed: headers carry credentials.
+ */
+function headerList(env: Env, name: string): void {
+  const v = str(env, name);
+  if (v === undefined) return;
+  const bad: string[] = [];
+  v.split(',').forEach((entry, i) => {
+    const pair = entry.split(';')[0];
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, Math.max(0, eq)).trim();
+    const value = pair.slice(eq + 1).trim();
+    let ok = eq > 0 && key !== '' && value !== '';
+    if (ok) {
+      try {
+        decodeURIComponent(key);
+        decodeURIComponent(value);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) bad.push(`entry ${i + 1}`);
+  });
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not "key=value" (values are not shown); those entries are skipped`);
+}
+
+/** One line when OTEL_RESOURCE_ATTRIBUTES is malformed: the resource detector then ignores the whole variable. */
+function resourceAttributes(env: Env): void {
+  const v = str(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  if (v === undefined) return;
+  for (const entry of v.split(',')) {
+    if (entry.trim() === '') continue;
+    const kv = entry.split('=');
+    let ok = kv.length === 2 && kv[0].trim() !== '';
+    if (ok) {
+      try {
+        ok = decodeURIComponent(kv[0].trim()).length <= 255 && decodeURIComponent(kv[1].trim()).length <= 255;
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      warn(`OTEL_RESOURCE_ATTRIBUTES: "${clip(entry)}" is not key=value (percent-encoded, at most 255 characters each); the whole variable is ignored`);
+      return;
+    }
+  }
+}
+
+/** Warns (one line) when a certificate variable names no readable regular file; the exporter then goes without it. */
+function readableFile(env: Env, name: string): void {
+  const v = str(env, name);
+  if (v === undefined) return;
+  try {
+    if (statSync(v).isFile()) {
+      accessSync(v, constants.R_OK);
+      return;
+    }
+  } catch {
+    // reported below
+  }
+  warn(`${name}="${clip(v)}" is not a readable file; the OTLP exporter goes without it`);
 }
 
 function protocol(env: Env, signalName: string, general: OtlpProtocol): OtlpProtocol {
@@ -268,15 +505,20 @@ function hostPatterns(env: Env): string[] {
   return fallback ? ['private'] : out;
 }
 
-/** Host patterns (`host`, `host:port`, `*.suffix`) for model endpoints; `private` and `*` are not accepted. */
-function modelHostPatterns(env: Env, name: string): string[] {
+/**
+ * Host patterns (`host`, `host:port`, `*.suffix`) for model endpoints; `private` and `*` are not accepted. With
+ * `named`, an entry may name the provider its calls are counted under: `ollama=localhost:11434`.
+ */
+function modelHostPatterns(env: Env, name: string, named: boolean): string[] {
   const out: string[] = [];
   const bad: string[] = [];
+  const pattern = named ? /^([a-z][a-z0-9._-]{0,31}=)?(\*\.)?[a-z0-9.:_-]+$/i : /^(\*\.)?[a-z0-9.:_-]+$/i;
   for (const p of list(env, name, [], undefined)) {
-    if (/^(\*\.)?[a-z0-9.:_-]+$/i.test(p) && p.toLowerCase() !== 'private') out.push(p.toLowerCase());
+    const host = p.slice(p.indexOf('=') + 1).toLowerCase();
+    if (pattern.test(p) && host !== 'private') out.push(p.toLowerCase());
     else bad.push(`"${clip(p)}"`);
   }
-  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not a host, "host:port" or "*.suffix"; ignored`);
+  if (bad.length > 0) warn(`${name}: ${bad.join(', ')} not a ${named ? '[provider=]' : ''}host, "host:port" or "*.suffix"; ignored`);
   return out;
 }
 

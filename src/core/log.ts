@@ -1,4 +1,4 @@
-import { diag, type DiagLogger } from '@opentelemetry/api';
+import { diag, DiagConsoleLogger, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 
 const PREFIX = 'tenantscope: ';
 const said = new Set<string>();
@@ -40,33 +40,48 @@ export function clip(v: string): string {
 /**
  * What the OTLP exporters' retrying transport (`@opentelemetry/otlp-exporter-base` 0.301,
  * `retrying-transport.cjs`) logs at `info` for every failed export: with a Collector down, one line per batch,
- * written to the app's stdout by `DiagConsoleLogger`. The outcome of each export is reported elsewhere (the log
- * export processor: one line when exports start failing, counters; the SDK's span and metric exporters: the
- * global error handler), so these lines carry nothing more.
+ * written to the app's stdout by `DiagConsoleLogger`. The outcome of each export is reported elsewhere (one line
+ * when exports start failing and one when they recover, counters), so these lines carry nothing more. (The span
+ * and metric exporters use tenantscope's guarded transport; the log exporter still the stock one.)
  */
 const EXPORT_RETRY_NOISE = ['Export retry time ', 'Export failed after maximum retry attempts', 'Export failed with non-retryable error'];
 
-/** A diag logger that passes everything to `inner` except the per-export retry lines above. */
-export class QuietExportDiagLogger implements DiagLogger {
-  constructor(private readonly _inner: DiagLogger) {}
+/**
+ * The console logger tenantscope installs for `diag`. It can mute warnings for the length of a call: the upstream
+ * OTLP exporters read the `OTEL_EXPORTER_OTLP_*` variables again when built, and would repeat (without naming the
+ * variable or the value used) a problem our configuration already reported in one line. Muted lines still show at
+ * `OTEL_LOG_LEVEL=debug`.
+ */
+export class TenantScopeDiagLogger implements DiagLogger {
+  private readonly _inner = new DiagConsoleLogger();
+  private _muted = 0;
+
+  constructor(private readonly _level: DiagLogLevel) {}
+
+  /** Runs `fn` with other components' warnings demoted to debug. */
+  muted<T>(fn: () => T): T {
+    this._muted++;
+    try {
+      return fn();
+    } finally {
+      this._muted--;
+    }
+  }
 
   error(message: string, ...args: unknown[]): void {
     this._inner.error(message, ...args);
   }
-
   warn(message: string, ...args: unknown[]): void {
-    this._inner.warn(message, ...args);
+    if (this._muted === 0 || message.startsWith(PREFIX)) this._inner.warn(message, ...args);
+    else if (this._level >= DiagLogLevel.DEBUG) this._inner.debug(message, ...args);
   }
-
   info(message: string, ...args: unknown[]): void {
     if (typeof message === 'string' && EXPORT_RETRY_NOISE.some((p) => message.startsWith(p))) return;
     this._inner.info(message, ...args);
   }
-
   debug(message: string, ...args: unknown[]): void {
     this._inner.debug(message, ...args);
   }
-
   verbose(message: string, ...args: unknown[]): void {
     this._inner.verbose(message, ...args);
   }

@@ -2,63 +2,49 @@
  * Every query a user of the stack would see run — each Grafana panel query, each recording rule, the queries
  * Jaeger's Monitor tab sends — against a real Prometheus (Debian package `prometheus`) that loads the stack's
  * rule files and scrapes, under `--require register.js`:
- *   - the example chat service (examples/chat-service/server.js, real PostgreSQL and Redis) driven by its traffic
- *     driver (examples/chat-service/driver.js): requests, 5xx, 404s, cache hits and misses, pg and redis spans;
+ *   - the example chat service (examples/chat-service/server.js, real PostgreSQL, Redis and RabbitMQ) driven by
+ *     its traffic driver (examples/chat-service/driver.js): requests, 5xx, 404s, streamed replies, cache hits and
+ *     misses, pg and redis spans, every query "slow" (TENANTSCOPE_SLOW_QUERY_MS=1), summary jobs through a queue
+ *     of this run, live WebSockets, conversations started and closed, messages. Its spans, metric points (besides
+ *     its /metrics) and pino log records go over OTLP to a loopback receiver (test/helpers/otlpReceiver.ts,
+ *     standing in for the Collector), so the export counters move as in the stack;
  *   - the model-calling fixture (test/fixtures/llm-app.js) against the loopback provider stand-in
- *     (test/helpers/providerPeer.ts; no network here), for the same tenants: model calls, tokens, cost.
+ *     (test/helpers/providerPeer.ts; no network here), for the same tenants: model calls, streamed ones (time to
+ *     first token), tokens, cost, and monthly budgets (TENANTSCOPE_BUDGETS_FILE).
  * A query fails the test when it returns nothing (or only NaN), unless it reads a metric listed in
- * EXPECTED_EMPTY below: metrics other issues are still building, and the Collector receivers' metrics (no
- * Collector binary on these machines). Each listed metric is also asserted to be absent, so the list must
- * shrink when its issue lands. In the stack itself the service's metrics reach Prometheus through the
- * Collector's prometheus exporter; here Prometheus scrapes the in-process endpoint, which serves the same names
- * (docs/metrics.md, pinned by test/unit/naming.test.ts).
+ * EXPECTED_EMPTY below: the Collector's own telemetry and its receivers' metrics, which cannot exist here (no
+ * Collector binary on these machines). Each listed metric is also asserted to be absent. In the stack itself
+ * the service's metrics reach Prometheus through the Collector's prometheus exporter; here Prometheus scrapes the
+ * in-process endpoint, which serves the same names (docs/metrics.md, pinned by test/unit/naming.test.ts).
+ * The budget rules' group evaluates every 5 minutes in the stack; here every second like the others (its
+ * running month-to-date sum then adds a 5-minute cost each second: the values are the promtool tests' job,
+ * deploy/prometheus/tests/budget.test.yml; here only that every rule evaluates and returns data).
  *
  * Also: the dashboard JSON in the repository is exactly what deploy/grafana/dashboards.ts generates, the
  * dashboards' variables and data sources resolve, and every rule evaluates without error.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'pg';
 import { dashboardFile, dashboardJson, SPECS } from '../../deploy/grafana/dashboards';
 import { DASHBOARDS_DIR, GRAFANA_DIR, loadRules, loadYaml, ROOT, RULES_DIR, COMPOSE, filesIn, type Yaml } from '../helpers/deploy';
 import { startFixture, type RunningFixture } from '../helpers/fixture';
+import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlpReceiver';
 import { PROMETHEUS_BIN, prometheusAvailable, startPrometheus, type RunningPrometheus } from '../helpers/prometheus';
 import { startProviderPeer, type ProviderPeer } from '../helpers/providerPeer';
 import { freePort } from '../helpers/services';
 
 /**
- * THE list of metrics that no query is expected to find yet, keyed by metric name, valued by what will produce
- * it. A query that reads one of these may come back empty; every other query must return data. When an issue
- * lands, its metrics start to appear and the last test below fails until they are removed from this list.
- * Histograms are listed by family name (their _bucket/_sum/_count series count as the family).
+ * THE list of metrics that no query can find here, keyed by metric name, valued by what produces them in the
+ * stack. A query that reads one of these may come back empty; every other query must return data. The last test
+ * below fails if one of them appears (then it no longer belongs here). Histograms are listed by family name
+ * (their _bucket/_sum/_count series count as the family).
  */
 export const EXPECTED_EMPTY: Record<string, string> = {
-  // Issue 8 (the rest of the catalog). Where the example service must call an API for data to exist, it says so.
-  cache_requests_total: 'issue 8: cache hits on Redis GET spans',
-  database_query_duration_seconds: 'issue 8: database families',
-  database_slow_queries_total: 'issue 8: database families (this test sets TENANTSCOPE_SLOW_QUERY_MS=1)',
-  queue_size: 'issue 8: observeQueueDepth (and the example service observing a queue)',
-  queue_processing_duration_seconds: 'issue 8: amqplib consumer spans (and the example service consuming a queue)',
-  websocket_connections_active: 'issue 8: WebSocket upgrades (and the example service serving WebSockets)',
-  conversations_active_total: 'issue 8: conversationStarted/Completed (and the example service calling them)',
-  conversations_started_total: 'issue 8: conversationStarted (and the example service calling it)',
-  conversations_completed_total: 'issue 8: conversationCompleted (and the example service calling it)',
-  messages_processed_total: 'issue 8: messageProcessed (and the example service calling it)',
-  nodejs_eventloop_delay_p99_seconds: 'issue 8: runtime metrics (name as @opentelemetry/instrumentation-runtime-node exports it; re-check when it lands)',
-  nodejs_eventloop_utilization_ratio: 'issue 8: runtime metrics (same)',
-  v8js_memory_heap_used_bytes: 'issue 8: runtime metrics (same)',
-  v8js_gc_duration_seconds: 'issue 8: runtime metrics (same)',
-  process_cpu_time_seconds_total: 'issue 8: process metrics (name as @opentelemetry/host-metrics exports it; re-check when it lands)',
-  process_memory_usage_bytes: 'issue 8: process metrics (same)',
-  // Issue 10 (model calls of 2026).
-  model_api_time_to_first_token_seconds: 'issue 10: time to first token',
-  tenant_model_budget_cents: 'issue 10: tenant budgets',
-  // Issue 12 (when the collector fails).
-  tenantscope_export_spans_failed_total: 'issue 12: export counters',
-  tenantscope_export_spans_dropped_total: 'issue 12: export counters',
   // The Collector's receivers and own telemetry: the stack has them, this machine has no Collector binary.
   system_cpu_time_seconds_total: 'collector: host_metrics receiver',
   system_memory_utilization_ratio: 'collector: host_metrics receiver',
@@ -174,9 +160,10 @@ test('an empty query is excused only through a listed metric, recorded names fol
   for (const r of loadRules()) if (r.record) records.set(r.record, [...(records.get(r.record) ?? []), r.expr]);
   assert.equal(expectedEmptyReason(rawDependencies('sum(rate(http_requests_total[5m]))', records)), undefined);
   assert.equal(expectedEmptyReason(rawDependencies('tenant:http_error_ratio:rate5m', records)), undefined);
-  assert.match(expectedEmptyReason(rawDependencies('cache_hit_rate_percent', records)) ?? '', /^cache_requests_total: issue 8/);
-  assert.match(expectedEmptyReason(rawDependencies('histogram_quantile(0.9, rate(model_api_time_to_first_token_seconds_bucket[5m]))', records)) ?? '', /issue 10/);
+  assert.equal(expectedEmptyReason(rawDependencies('cache_hit_rate_percent', records)), undefined);
+  assert.equal(expectedEmptyReason(rawDependencies('histogram_quantile(0.9, rate(model_api_time_to_first_token_seconds_bucket[5m]))', records)), undefined);
   assert.match(expectedEmptyReason(rawDependencies('system_cpu_usage_percent', records)) ?? '', /^system_cpu_time_seconds_total: collector/);
+  assert.match(expectedEmptyReason(rawDependencies('database_queries_per_second', records)) ?? '', /^postgresql_commits_total: collector/);
 });
 
 test('the dashboard JSON in the repository is what deploy/grafana/dashboards.ts generates', () => {
@@ -226,7 +213,9 @@ describe('every panel query, recording rule and Jaeger Monitor query returns dat
   let chat: RunningFixture;
   let llm: RunningFixture;
   let peer: ProviderPeer;
+  let receiver: OtlpReceiver;
   let dbName: string;
+  const tmp = mkdtempSync(join(tmpdir(), 'tenantscope-dash-'));
   const outcomes: Outcome[] = [];
   const rules = loadRules();
   const records = new Map<string, string[]>();
@@ -247,28 +236,53 @@ describe('every panel query, recording rule and Jaeger Monitor query returns dat
 
     const chatMetrics = await freePort();
     const llmMetrics = await freePort();
+    receiver = await startOtlpReceiver();
     const common = { OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1' };
     chat = await startFixture(join(ROOT, 'examples', 'chat-service', 'server.js'), {
       env: {
         ...common,
         OTEL_SERVICE_NAME: 'chat-service',
         OTEL_EXPORTER_PROMETHEUS_PORT: String(chatMetrics),
+        // Spans, metric points and log records also go over OTLP, as in the stack (to the loopback receiver).
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_METRICS_EXPORTER: 'prometheus,otlp',
+        OTEL_LOGS_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+        OTEL_METRIC_EXPORT_INTERVAL: '1000',
+        OTEL_BSP_SCHEDULE_DELAY: '200',
         PG_URL: pgUrl.toString(),
         REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        AMQP_URL: process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+        SUMMARY_QUEUE: `chat.summaries.dash-${PID}`,
         PORT: '0',
-        // Read by issue 8's slow-query counter once it exists; every query is "slow" here.
+        // Every query is "slow" here: database_slow_queries_total moves.
         TENANTSCOPE_SLOW_QUERY_MS: '1',
       },
     });
     peer = await startProviderPeer();
+    const budgets = join(tmp, 'budgets.json');
+    writeFileSync(budgets, JSON.stringify({ default: 1, tenants: { [TENANT]: 50 } }));
     llm = await startFixture('llm-app.js', {
-      env: { ...common, OTEL_SERVICE_NAME: 'llm-app', OTEL_EXPORTER_PROMETHEUS_PORT: String(llmMetrics), TENANTSCOPE_OPENAI_USAGE_HOSTS: '127.0.0.1', PEER_URL: peer.url },
+      env: {
+        ...common,
+        OTEL_SERVICE_NAME: 'llm-app',
+        OTEL_EXPORTER_PROMETHEUS_PORT: String(llmMetrics),
+        TENANTSCOPE_OPENAI_USAGE_HOSTS: '127.0.0.1',
+        TENANTSCOPE_BUDGETS_FILE: budgets,
+        PEER_URL: peer.url,
+      },
+    });
+    // The rule files as the stack loads them, but every group at the test's 1 s evaluation interval (see above).
+    const ruleFiles = filesIn(RULES_DIR, '.rules.yml').map((f) => {
+      const copy = join(tmp, basename(f));
+      writeFileSync(copy, readFileSync(f, 'utf8').replace(/^ {4}interval: \S+\n/gm, ''));
+      return copy;
     });
     prom = await startPrometheus({
       job: 'chat-service',
       targets: [`127.0.0.1:${chatMetrics}`],
       extraJobs: [{ job: 'llm-app', targets: [`127.0.0.1:${llmMetrics}`] }],
-      ruleFiles: filesIn(RULES_DIR, '.rules.yml'),
+      ruleFiles,
       extraArgs: ['--enable-feature=exemplar-storage'],
     });
     await prom.waitForScrapes(1).catch((err: Error) => {
@@ -313,6 +327,8 @@ describe('every panel query, recording rule and Jaeger Monitor query returns dat
     await chat?.stop();
     await llm?.stop();
     await peer?.close();
+    await receiver?.close();
+    rmSync(tmp, { recursive: true, force: true });
     if (dbName !== undefined) {
       const admin = new Client({ connectionString: process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
       await admin.connect();
@@ -365,8 +381,26 @@ describe('every panel query, recording rule and Jaeger Monitor query returns dat
         }
       }
     }
-    assert.equal(n, 70);
+    assert.equal(n, 79);
     assert.deepEqual(failures('panel'), []);
+  });
+
+  test('every panel query that asks for exemplars gets some, naming traces the Collector (here: the receiver) got', async () => {
+    const exported = new Set(receiver.spans.map((s) => s.traceId));
+    let n = 0;
+    for (const file of filesIn(DASHBOARDS_DIR, '.json')) {
+      const d = JSON.parse(readFileSync(file, 'utf8')) as Yaml;
+      for (const p of d.panels as Yaml[]) {
+        for (const t of (p.targets as Yaml[]).filter((x) => x.exemplar === true)) {
+          const series = await prom.queryExemplars(substitute(t.expr), Math.floor(Date.now() / 1000) - 600, Math.ceil(Date.now() / 1000));
+          const traces = series.flatMap((s) => s.exemplars.map((e) => e.labels.trace_id));
+          assert.ok(traces.length > 0, `no exemplars for ${p.title}`);
+          for (const tr of traces) assert.ok(exported.has(tr), `${p.title}: exemplar trace ${tr} was never exported`);
+          n++;
+        }
+      }
+    }
+    assert.equal(n, 1);
   });
 
   test('every recording rule returns data, as its expression and as the recorded series', async () => {

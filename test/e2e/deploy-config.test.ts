@@ -37,7 +37,8 @@ test('promtool accepts deploy/prometheus/prometheus.yml with its rule files, and
   const ok = spawnSync(PROMTOOL_BIN, ['check', 'config', PROMETHEUS_CONFIG], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /SUCCESS: .*prometheus\.yml is valid prometheus config file syntax/);
-  // The rule_files glob finds both rule files (promtool checks each one it loads).
+  // The rule_files glob finds every rule file (promtool checks each one it loads), the budget rules included.
+  assert.match(ok.stdout, /budget\.rules\.yml/);
   assert.match(ok.stdout, /tenantscope-alerts\.rules\.yml/);
   assert.match(ok.stdout, /tenantscope-recording\.rules\.yml/);
   const dir = mkdtempSync(join(tmpdir(), 'deploy-config-'));
@@ -210,6 +211,9 @@ test('the Collector exporter naming settings are the ones docs/metrics.md descri
   const doc = readFileSync(join(ROOT, 'docs', 'metrics.md'), 'utf8');
   assert.equal(prom.endpoint, '0.0.0.0:8889');
   assert.equal(prom.translation_strategy, 'UnderscoreEscapingWithSuffixes');
+  // Exemplars reach Prometheus only in OpenMetrics (docs/metrics.md says so).
+  assert.equal(prom.enable_open_metrics, true);
+  assert.match(doc, /`enable_open_metrics: true`/);
   assert.ok(doc.includes(`\`${prom.translation_strategy}\``), 'docs/metrics.md does not name the translation strategy');
   // Unit and _total suffixes: the docs' table of how the Collector names things.
   assert.match(doc, /unit word appended unless the name already ends with it \(`s` → `_seconds`, `ms` → `_milliseconds`, `By` → `_bytes`, `\{…\}` dropped\), `_total` on monotonic sums/);
@@ -284,6 +288,7 @@ test('across files: one metrics path, every host is a compose service, ports agr
     new URL(jaeger.extensions.jaeger_storage.metric_backends.metrics_store.prometheus.endpoint).hostname,
     new URL(env.PG_URL).hostname,
     new URL(env.REDIS_URL).hostname,
+    new URL(env.AMQP_URL).hostname,
   ];
   for (const h of hosts) assert.ok(h in services, `${h} is not a compose service`);
   // Published ports are the ones the configs listen on.

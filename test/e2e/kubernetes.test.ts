@@ -115,6 +115,7 @@ test('the Collector agent and gateway configs are wired; agents export metrics t
   assert.deepEqual(Object.keys(gateway.service.pipelines), ['traces']);
   assert.equal(agent.exporters.prometheus.endpoint, '0.0.0.0:8889');
   assert.equal(agent.exporters.prometheus.translation_strategy, 'UnderscoreEscapingWithSuffixes');
+  assert.equal(agent.exporters.prometheus.enable_open_metrics, true);
   // The span_metrics connector only for services that do not run tenantscope.
   assert.deepEqual(Object.entries(agent.service.pipelines as Record<string, Yaml>).filter(([, p]) => p.exporters.includes('span_metrics')).map(([n]) => n), ['traces/other']);
   // The ports each config listens on are the containers' ports.

@@ -330,10 +330,10 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       });
     });
 
-    it('errors_total counts the thrown 500s per tenant; 404s are not errors', () => {
+    it('errors_total counts the thrown errors per tenant under their class name; 404s are not errors', () => {
       assert.deepEqual(table(samples, 'errors_total', ['error_type', 'service', 'tenant_id']), {
-        '500|chat-app|acme': 1,
-        '500|chat-app|globex': 2,
+        'TypeError|chat-app|acme': 1,
+        'TypeError|chat-app|globex': 2,
       });
     });
 
@@ -502,7 +502,7 @@ describe('OTEL_TRACES_EXPORTER=none', () => {
         'GET|/v1/conversations/:id|200|acme': 2,
         'GET|/v1/boom|500|globex': 1,
       });
-      assert.deepEqual(table(samples, 'errors_total', ['error_type', 'tenant_id']), { '500|globex': 1 });
+      assert.deepEqual(table(samples, 'errors_total', ['error_type', 'tenant_id']), { 'TypeError|globex': 1 });
       assert.deepEqual(
         dropZeros(table(samples, 'traces_span_metrics_calls_total', ['span_name', 'status_code', 'tenant_id'], { span_kind: 'SPAN_KIND_SERVER' })),
         { 'GET /v1/conversations/:id|STATUS_CODE_UNSET|acme': 2, 'GET /v1/boom|STATUS_CODE_ERROR|globex': 1 }

@@ -372,7 +372,14 @@ describe('leaked local roots', () => {
       for (let i = 0; i < 1000; i++) reqs.push({ path: `/leak?children=${CHILDREN}`, headers: { 'x-tenant-id': 'leaky' }, expect: 200 });
       // One at a time: only leaked local traces are open between requests.
       await send(app.port, reqs, 1, 20_000);
-      const samples = parseMetrics(await scrape(metricsPort).catch((err: Error) => Promise.reject(new Error(`${err.message}; app stderr: ${app.stderr()}`))));
+      // A round can take under a second, and /metrics serves a result younger than 1 s again (issue 12): scrape
+      // until the exposition counts this round's requests, then check it.
+      let samples: ReturnType<typeof parseMetrics> = [];
+      for (const end = Date.now() + 5000; ; ) {
+        samples = parseMetrics(await scrape(metricsPort).catch((err: Error) => Promise.reject(new Error(`${err.message}; app stderr: ${app.stderr()}`))));
+        if (sumOf(samples, 'http_requests_total', { endpoint: '/leak', tenant_id: 'leaky' }) === round * 1000 || Date.now() > end) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const flushed = sumOf(samples, 'tenantscope_local_traces_flushed_early_total', { reason: 'max_buffered' });
       const held = buffered(samples);
       const leakedChildren = round * 1000 * CHILDREN;

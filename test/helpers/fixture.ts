@@ -43,6 +43,7 @@ export function startFixture(file: string, options: FixtureOptions = {}): Promis
     HOME: process.env.HOME,
     TEST_PG_URL: process.env.TEST_PG_URL,
     TEST_REDIS_URL: process.env.TEST_REDIS_URL,
+    TEST_AMQP_URL: process.env.TEST_AMQP_URL,
     MONGODB_URL: process.env.MONGODB_URL,
   };
   const proc = spawn(options.node ?? process.execPath, args, {

@@ -34,8 +34,13 @@ export interface MongoPeer {
   close(): Promise<void>;
 }
 
+export interface MongoPeerOptions {
+  /** Milliseconds to hold the reply to `command` (0 answers at once): lets a test keep pooled connections busy. */
+  delayMs?: (command: Doc) => number;
+}
+
 /** Starts the stand-in peer on a free loopback port. */
-export function startMongoPeer(): Promise<MongoPeer> {
+export function startMongoPeer(options: MongoPeerOptions = {}): Promise<MongoPeer> {
   const commands: string[] = [];
   const collections = new Map<string, Doc[]>();
   const sockets = new Set<Socket>();
@@ -157,7 +162,9 @@ export function startMongoPeer(): Promise<MongoPeer> {
     out.writeUInt32LE(0, 16); // flagBits
     out[20] = 0; // section kind 0
     body.copy(out, 21);
-    sock.write(out);
+    const delay = options.delayMs?.(command) ?? 0;
+    if (delay > 0) setTimeout(() => sock.destroyed || sock.write(out), delay);
+    else sock.write(out);
   };
 
   const server: Server = createServer((sock) => {

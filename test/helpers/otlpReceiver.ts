@@ -2,7 +2,8 @@
  * A loopback OTLP/HTTP receiver for out-of-process tests: accepts `POST /v1/traces`, `POST /v1/metrics` and
  * `POST /v1/logs` as `application/x-protobuf` or `application/json`, and decodes them into plain objects. Protobuf
  * is decoded by protobufjs with the OTLP message definitions below (a subset of opentelemetry-proto v1: every
- * field the JS exporters write for traces, metrics and logs, field numbers as in the upstream .proto files).
+ * field the JS exporters write for traces, metrics and logs, plus histogram exemplars, field numbers as in the
+ * upstream .proto files).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import * as protobuf from 'protobufjs';
@@ -121,9 +122,20 @@ message HistogramDataPoint {
   optional double sum = 5;
   repeated fixed64 bucket_counts = 6;
   repeated double explicit_bounds = 7;
+  repeated Exemplar exemplars = 8;
   uint32 flags = 10;
   optional double min = 11;
   optional double max = 12;
+}
+message Exemplar {
+  repeated KeyValue filtered_attributes = 7;
+  fixed64 time_unix_nano = 2;
+  oneof value {
+    double as_double = 3;
+    sfixed64 as_int = 6;
+  }
+  bytes span_id = 4;
+  bytes trace_id = 5;
 }
 `;
 
@@ -185,6 +197,8 @@ export interface ReceivedDataPoint {
   readonly sum?: number;
   readonly bucketCounts?: number[];
   readonly explicitBounds?: number[];
+  /** Histogram exemplars (ids in hex, time in ns since the epoch), as sent; absent when none. */
+  readonly exemplars?: { traceId: string; spanId: string; value: number; timeUnixNano: number }[];
 }
 
 /** One metric of one export request. */
@@ -203,8 +217,25 @@ export interface ReceivedMetric {
 
 export type Encoding = 'protobuf' | 'json';
 
+/**
+ * How the receiver misbehaves, for fault tests (a small local stand-in for a failing Collector): answer with an
+ * HTTP status and keep nothing; read the request and never answer (blackhole); answer after a delay (slow, then
+ * kept); or send a 200 header and then one byte every `everyMs`, never ending (drip).
+ */
+export type ReceiverFault =
+  | { kind: 'status'; status: number }
+  | { kind: 'blackhole' }
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'drip'; everyMs: number };
+
 /** A running receiver. */
 export interface OtlpReceiver {
+  /** The current fault, if any (set it at any time; undefined = healthy). */
+  fault: ReceiverFault | undefined;
+  /** Requests answered with a fault, per path. */
+  readonly faulted: string[];
+  /** Most requests to one path open at the same time (the "one export in flight per signal" check). */
+  readonly maxInFlight: Record<string, number>;
   readonly port: number;
   /** `http://127.0.0.1:<port>`, for `OTEL_EXPORTER_OTLP_ENDPOINT`. */
   readonly endpoint: string;
@@ -225,7 +256,9 @@ export interface OtlpReceiver {
 }
 
 /** Starts a receiver on 127.0.0.1 and a free port. */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+export async function startOtlpReceiver(options: { port?: number } = {}): Promise<OtlpReceiver> {
+  const faulted: string[] = [];
+  const timers = new Set<NodeJS.Timeout>();
   const spans: ReceivedSpan[] = [];
   const metrics: ReceivedMetric[] = [];
   const logs: ReceivedLog[] = [];
@@ -234,9 +267,30 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const waiters = new Set<() => void>();
   let batch = 0;
 
+  const inFlight: Record<string, number> = {};
+  const maxInFlight: Record<string, number> = {};
   const server: Server = createServer((req, res) => {
+    const path = req.url ?? '';
+    inFlight[path] = (inFlight[path] ?? 0) + 1;
+    maxInFlight[path] = Math.max(maxInFlight[path] ?? 0, inFlight[path]);
+    res.once('close', () => inFlight[path]--);
     readBody(req)
-      .then((body) => {
+      .then(async (body) => {
+        const fault = receiver.fault;
+        if (fault !== undefined && fault.kind !== 'slow') {
+          faulted.push(`${req.method} ${req.url}`);
+          if (fault.kind === 'status') {
+            res.statusCode = fault.status;
+            res.end();
+          } else if (fault.kind === 'drip') {
+            res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
+            const t = setInterval(() => res.write('\0'), fault.everyMs);
+            timers.add(t);
+            res.on('close', () => clearInterval(t));
+          }
+          return;
+        }
+        if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs));
         const type = (req.headers['content-type'] ?? '').split(';')[0].trim();
         requests.push(`${req.method} ${req.url} ${type}`);
         if (req.method !== 'POST' || (req.url !== '/v1/traces' && req.url !== '/v1/metrics' && req.url !== '/v1/logs')) {
@@ -281,10 +335,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
   });
 
-  return {
+  const receiver: OtlpReceiver = {
+    fault: undefined,
+    faulted,
+    maxInFlight,
     port,
     endpoint: `http://127.0.0.1:${port}`,
     spans,
@@ -325,6 +382,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       return found;
     },
     clear() {
+      faulted.length = 0;
       spans.length = 0;
       metrics.length = 0;
       logs.length = 0;
@@ -332,12 +390,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       errors.length = 0;
     },
     close() {
+      for (const t of timers) clearInterval(t);
       return new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
     },
   };
+  return receiver;
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -450,6 +510,16 @@ function flattenMetrics(msg: Obj, encoding: Encoding, batch: number): ReceivedMe
                 sum: num(p.sum),
                 bucketCounts: ((p.bucketCounts ?? []) as unknown[]).map(num),
                 explicitBounds: ((p.explicitBounds ?? []) as unknown[]).map(num),
+                ...(p.exemplars === undefined
+                  ? {}
+                  : {
+                      exemplars: (p.exemplars as Obj[]).map((e) => ({
+                        traceId: hexId(e.traceId),
+                        spanId: hexId(e.spanId),
+                        value: num(e.asDouble ?? e.asInt),
+                        timeUnixNano: num(e.timeUnixNano),
+                      })),
+                    }),
               }
             : { attributes: attributes(p.attributes), value: num(p.asInt ?? p.asDouble) }
         );

@@ -44,6 +44,12 @@ export interface PromSample {
   value: number;
 }
 
+/** Exemplars of one series as `/api/v1/query_exemplars` reports them (needs `--enable-feature=exemplar-storage`). */
+export interface PromExemplarSeries {
+  seriesLabels: Record<string, string>;
+  exemplars: { labels: Record<string, string>; value: number; timestamp: number }[];
+}
+
 /** The state of one scrape target as `/api/v1/targets` reports it. */
 export interface PromTarget {
   job: string;
@@ -63,6 +69,8 @@ export interface RunningPrometheus {
   queryRange(promql: string, start: number, end: number, step: number): Promise<{ metric: Record<string, string>; values: [number, string][] }[]>;
   /** Every loaded rule with its evaluation health. */
   rules(): Promise<PromRuleState[]>;
+  /** The exemplars stored for the series `promql` selects, between `start` and `end` (unix seconds). */
+  queryExemplars(promql: string, start: number, end: number): Promise<PromExemplarSeries[]>;
   /** Runs an instant query and maps the result by the value of `label` (e.g. `tenant_id`). */
   queryBy(promql: string, label: string): Promise<Record<string, number>>;
   /** Runs an instant query expected to return exactly one sample; returns its value. */
@@ -214,12 +222,25 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     return body.data.groups.flatMap((g) => g.rules.map((x) => ({ name: x.name, type: x.type, health: x.health, lastError: x.lastError, query: x.query })));
   };
 
+  const queryExemplars = async (promql: string, start: number, end: number): Promise<PromExemplarSeries[]> => {
+    const params = new URLSearchParams({ query: promql, start: String(start), end: String(end) });
+    const r = await fetch(`${url}/api/v1/query_exemplars?${params}`);
+    const body = (await r.json()) as {
+      status: string;
+      error?: string;
+      data: { seriesLabels: Record<string, string>; exemplars: { labels: Record<string, string>; value: string; timestamp: number }[] }[];
+    };
+    if (body.status !== 'success') throw new Error(`exemplars of ${promql}: ${body.error}`);
+    return body.data.map((s) => ({ seriesLabels: s.seriesLabels, exemplars: s.exemplars.map((e) => ({ labels: e.labels, value: Number(e.value), timestamp: e.timestamp })) }));
+  };
+
   const running: RunningPrometheus = {
     url,
     job,
     query,
     queryRange,
     rules,
+    queryExemplars,
     async queryBy(promql, label) {
       const out: Record<string, number> = {};
       for (const s of await query(promql)) {

@@ -1,9 +1,9 @@
 /**
- * Real PostgreSQL and Redis for tests and the demo: the machine's own servers when they answer on their
+ * Real PostgreSQL, Redis and RabbitMQ for tests and the demo: the machine's own servers when they answer on their
  * standard ports, otherwise throwaway instances started from the installed binaries on free ports.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { join } from 'node:path';
 export interface Services {
   pgUrl: string;
   redisUrl: string;
+  /** Undefined when no broker answers and `rabbitmq-server` is not installed (`.ci/run` installs it). */
+  amqpUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -129,8 +131,98 @@ export async function startThrowawayRedis(): Promise<{ url: string; stop: () => 
   };
 }
 
+/** The machine's RabbitMQ (Debian's defaults: guest/guest, only from loopback). */
+export const MACHINE_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+
+/** True when an AMQP handshake with `url` succeeds within a second or two. */
+export async function amqpAnswers(url: string): Promise<boolean> {
+  const port = Number(new URL(url).port || 5672);
+  if (!(await canConnect(port))) return false;
+  const amqp = require('amqplib') as typeof import('amqplib');
+  try {
+    const conn = await amqp.connect(url, { timeout: 2000 });
+    await conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when a throwaway RabbitMQ can be started here. */
+export function rabbitAvailable(): boolean {
+  return existsSync(RABBITMQ_SERVER);
+}
+
 /**
- * Uses `TEST_PG_URL` / `TEST_REDIS_URL` when set, else the machine's servers on 5432/6379, else throwaway ones.
+ * A throwaway RabbitMQ node on free ports (AMQP and Erlang distribution), its own node name, data, logs and cookie
+ * in a temporary directory, no plugins. Erlang needs a while: about 12 s on a busy 2-core machine.
+ */
+export async function startThrowawayRabbit(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tenantscope-rabbit-'));
+  const port = await freePort();
+  const distPort = await freePort();
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  const asRoot = process.getuid?.() === 0;
+  // RabbitMQ runs as its own user when we are root (as Debian's service does): it must own the directory.
+  if (asRoot) {
+    const id = spawnSync('id', ['-u', 'rabbitmq'], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', 'rabbitmq'], { encoding: 'utf8' });
+    const uid = Number(id.stdout);
+    chownSync(dir, uid, Number(gid.stdout));
+    chownSync(join(dir, 'enabled_plugins'), uid, Number(gid.stdout));
+  }
+  const env = {
+    PATH: process.env.PATH,
+    HOME: dir, // the Erlang cookie goes here
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_NODENAME: `tenantscope${process.pid}x${port}@localhost`,
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_PID_FILE: join(dir, 'pid'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'none'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'none-advanced.config'),
+  };
+  // Its own process group: runuser, the script and the Erlang VM stop together.
+  const proc = asRoot
+    ? spawn('runuser', ['-u', 'rabbitmq', '--', RABBITMQ_SERVER], { env, stdio: 'ignore', detached: true, cwd: dir })
+    : spawn(RABBITMQ_SERVER, [], { env, stdio: 'ignore', detached: true, cwd: dir });
+  const exited = new Promise((r) => proc.once('exit', r));
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      try {
+        process.kill(-(proc.pid as number), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      const killer = setTimeout(() => {
+        try {
+          process.kill(-(proc.pid as number), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `amqp://guest:guest@127.0.0.1:${port}`;
+  try {
+    await waitForPort(port, 'rabbitmq-server', 60_000);
+    for (let i = 0; i < 50 && !(await amqpAnswers(url)); i++) await new Promise((r) => setTimeout(r, 200));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, stop };
+}
+
+/**
+ * Uses `TEST_PG_URL` / `TEST_REDIS_URL` / `TEST_AMQP_URL` when set, else the machine's servers on 5432/6379/5672, else throwaway ones.
  */
 export async function startServices(): Promise<Services> {
   const stops: (() => Promise<void>)[] = [];
@@ -153,9 +245,19 @@ export async function startServices(): Promise<Services> {
       redisUrl = r.url;
     }
   }
+  let amqpUrl = process.env.TEST_AMQP_URL;
+  if (amqpUrl === undefined) {
+    if (await amqpAnswers(MACHINE_AMQP_URL)) amqpUrl = MACHINE_AMQP_URL;
+    else if (rabbitAvailable()) {
+      const r = await startThrowawayRabbit();
+      stops.push(r.stop);
+      amqpUrl = r.url;
+    }
+  }
   return {
     pgUrl,
     redisUrl,
+    amqpUrl,
     stop: async () => {
       for (const s of stops) await s().catch(() => undefined);
     },

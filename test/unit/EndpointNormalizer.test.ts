@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/core/config';
-import { EndpointNormalizer } from '../../src/core/EndpointNormalizer';
+import { EndpointMatch, EndpointNormalizer } from '../../src/core/EndpointNormalizer';
+import { MAX_KEY_ENDPOINT_INDEX } from '../../src/core/RequestKey';
 
 const norm = (path: string, templates?: string[]): string => new EndpointNormalizer({ maxEndpoints: 100, templates }).normalizePath(path);
 
@@ -85,40 +86,65 @@ test('the framework route wins over the raw path', () => {
   assert.equal(n.endpoint('', '/users/42', 200), '/users/:id');
 });
 
+/** Resolves into one reused match, as the RED processor does, and returns a copy of it. */
+function resolver(n: EndpointNormalizer): (route: unknown, path: unknown, status: number) => { label: string; index: number; folded: boolean } {
+  const m = new EndpointMatch();
+  return (route, path, status) => {
+    const r = n.resolve(route, path, status, m);
+    assert.equal(r, m);
+    return { label: m.label, index: m.index, folded: m.folded };
+  };
+}
+
 test('a 404 without a route, or a request without a path, is unmatched and takes no admission slot', () => {
-  const n = new EndpointNormalizer({ maxEndpoints: 1 });
-  assert.equal(n.endpoint(undefined, '/wp-admin/setup.php', 404), 'unmatched');
-  assert.equal(n.endpoint(undefined, undefined, 200), 'unmatched');
-  assert.equal(n.endpoint(undefined, '/a', 200), '/a');
-  assert.equal(n.folded, 0);
+  const resolve = resolver(new EndpointNormalizer({ maxEndpoints: 1 }));
+  assert.deepEqual(resolve(undefined, '/wp-admin/setup.php', 404), { label: 'unmatched', index: 0, folded: false });
+  assert.deepEqual(resolve(undefined, undefined, 200), { label: 'unmatched', index: 0, folded: false });
+  assert.deepEqual(resolve(undefined, '/a', 200), { label: '/a', index: 2, folded: false });
   // A 404 on a matched route keeps its route.
-  assert.equal(n.endpoint('/a', '/a', 404), '/a');
+  assert.deepEqual(resolve('/a', '/a', 404), { label: '/a', index: 2, folded: false });
 });
 
-test('past the endpoint limit new endpoints fold into overflow and every folded request is counted', () => {
-  const n = new EndpointNormalizer({ maxEndpoints: 3 });
-  assert.equal(n.endpoint(undefined, '/a', 200), '/a');
-  assert.equal(n.endpoint('/b/:id', '/b/1', 200), '/b/:id');
-  assert.equal(n.endpoint(undefined, '/c/9', 200), '/c/:id');
-  assert.equal(n.endpoint(undefined, '/d', 200), 'overflow');
-  assert.equal(n.endpoint(undefined, '/e', 500), 'overflow');
-  assert.equal(n.endpoint(undefined, '/d', 200), 'overflow');
-  // Admitted endpoints keep working, including new raw ids on them.
-  assert.equal(n.endpoint(undefined, '/c/12345', 200), '/c/:id');
-  assert.equal(n.folded, 3);
+test('past the endpoint limit new endpoints fold into overflow and each folded request says so', () => {
+  const resolve = resolver(new EndpointNormalizer({ maxEndpoints: 3 }));
+  assert.deepEqual(resolve(undefined, '/a', 200), { label: '/a', index: 2, folded: false });
+  assert.deepEqual(resolve('/b/:id', '/b/1', 200), { label: '/b/:id', index: 3, folded: false });
+  assert.deepEqual(resolve(undefined, '/c/9', 200), { label: '/c/:id', index: 4, folded: false });
+  assert.deepEqual(resolve(undefined, '/d', 200), { label: 'overflow', index: 1, folded: true });
+  assert.deepEqual(resolve(undefined, '/e', 500), { label: 'overflow', index: 1, folded: true });
+  assert.deepEqual(resolve(undefined, '/d', 200), { label: 'overflow', index: 1, folded: true });
+  // Admitted endpoints keep working, with the same index, including new raw ids on them.
+  assert.deepEqual(resolve(undefined, '/c/12345', 200), { label: '/c/:id', index: 4, folded: false });
+  assert.deepEqual(resolve('/b/:id', '/b/2', 200), { label: '/b/:id', index: 3, folded: false });
 });
 
-test('a route longer than 256 characters becomes overflow', () => {
-  const n = new EndpointNormalizer({ maxEndpoints: 10 });
-  assert.equal(n.endpoint('/' + 'r'.repeat(256), '/x', 200), 'overflow');
+test('a route longer than 256 characters becomes overflow without taking a slot', () => {
+  const resolve = resolver(new EndpointNormalizer({ maxEndpoints: 10 }));
+  assert.deepEqual(resolve('/' + 'r'.repeat(256), '/x', 200), { label: 'overflow', index: 1, folded: false });
+  assert.deepEqual(resolve('/r', '/r', 200), { label: '/r', index: 2, folded: false });
 });
 
 test('ten thousand distinct raw ids on one route give one endpoint', () => {
   const n = new EndpointNormalizer({ maxEndpoints: 5 });
+  const resolve = resolver(n);
   const seen = new Set<string>();
-  for (let i = 0; i < 10_000; i++) seen.add(n.endpoint(undefined, `/chats/${i * 7919}/messages/${crypto.randomUUID()}`, 200));
-  assert.deepEqual([...seen], ['/chats/:id/messages/:uuid']);
-  assert.equal(n.folded, 0);
+  for (let i = 0; i < 10_000; i++) {
+    const r = resolve(undefined, `/chats/${i * 7919}/messages/${crypto.randomUUID()}`, 200);
+    assert.equal(r.folded, false);
+    seen.add(`${r.label} ${r.index}`);
+  }
+  assert.deepEqual([...seen], ['/chats/:id/messages/:uuid 2']);
+  assert.equal(n.endpoint(undefined, '/chats/1/messages/2', 200), '/chats/:id/messages/:id');
+});
+
+test('a limit beyond what a request key holds is capped: every endpoint index stays within the key bound', () => {
+  const n = new EndpointNormalizer({ maxEndpoints: 1_000_000 });
+  const resolve = resolver(n);
+  let last = resolve('/r0', undefined, 200);
+  // Indexes 0 and 1 are unmatched and overflow; /r<i> gets i + 2.
+  for (let i = 1; i <= MAX_KEY_ENDPOINT_INDEX - 2; i++) last = resolve(`/r${i}`, undefined, 200);
+  assert.deepEqual(last, { label: `/r${MAX_KEY_ENDPOINT_INDEX - 2}`, index: MAX_KEY_ENDPOINT_INDEX, folded: false });
+  assert.deepEqual(resolve(`/r${MAX_KEY_ENDPOINT_INDEX - 1}`, undefined, 200), { label: 'overflow', index: 1, folded: true });
 });
 
 test('the one-pass scanner folds exactly as segment-by-segment folding does, on 20,000 random hostile paths', () => {

@@ -24,9 +24,9 @@ function setup(maxModels = 10, maxErrorTypes = 50) {
     }
     return 0;
   };
-  const call = (tenant: string, model: string, usage: Partial<ModelCall>, status = SpanStatusCode.UNSET): void => {
+  const call = (tenant: string, model: string, usage: Partial<ModelCall>, status = SpanStatusCode.UNSET, provider = 'openai'): void => {
     const span = tracer.startSpan('chat ' + model, { attributes: { 'tenant.id': tenant } });
-    const c = new ModelCall('openai', 'chat', model, true);
+    const c = new ModelCall(provider, 'chat', model, true);
     Object.assign(c, usage);
     priceCall(c, prices);
     setModelCall(span, c);
@@ -47,8 +47,8 @@ test('money is summed exactly per tenant: 1,000 calls of 0.647 cents are 647 cen
 
 test('tokens per billing class sum to the billed total, without double counting cached input', () => {
   const { value, call } = setup();
-  call('t1', 'claude-sonnet-4-5', { usageKnown: true, input: 300, cacheRead: 5000, cacheWrite5m: 1500, cacheWrite1h: 500, output: 700 });
-  const l = { provider: 'openai', model: 'claude-sonnet-4-5', tenant_id: 't1' };
+  call('t1', 'claude-sonnet-4-5', { usageKnown: true, input: 300, cacheRead: 5000, cacheWrite5m: 1500, cacheWrite1h: 500, output: 700 }, SpanStatusCode.UNSET, 'anthropic');
+  const l = { provider: 'anthropic', model: 'claude-sonnet-4-5', tenant_id: 't1' };
   const sum = ['input', 'cache_read', 'cache_write', 'output'].reduce((a, t) => a + value('model_api_tokens', { ...l, token_type: t }), 0);
   assert.equal(sum, 300 + 5000 + 2000 + 700);
   assert.equal(value('model_api_cost_cents', l), 2.1525);

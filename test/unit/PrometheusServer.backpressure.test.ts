@@ -31,7 +31,10 @@ before(async () => {
     s.record(3);
     s.record(300);
   }
-  server = new PrometheusServer({ host: '127.0.0.1', port: 0, store });
+  // No pacing between the two scrapes of ~119 MB and no result cache (storm pacing and the 1 s cache are
+  // PrometheusServer.storm.test.ts's subject): the second scrape must start a serialisation of its own, not read the
+  // first one's finished exposition again.
+  server = new PrometheusServer({ host: '127.0.0.1', port: 0, store, maxBytesPerSecond: Infinity, cacheMillis: 0 });
   provider = new MeterProvider({ resource, readers: [server] });
   // Observe the serializer the request handler uses: how many run, how many finish, how big each chunk is.
   const serialize = server.serialize.bind(server);

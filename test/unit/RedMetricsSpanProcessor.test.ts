@@ -127,6 +127,27 @@ test('an HTTP server span feeds the seed RED family and the spanmetrics family w
   assert.equal(await p.counters('errors').then((e) => Object.keys(e).length), 0);
 });
 
+test('request-duration histograms report the recorded min and max, in the server span tuple\'s array and through the maps', async () => {
+  // Regression: a server span tuple's array was created without its request histogram's min/max reset (the
+  // layout check compared against the wrong length), so OTLP reported min 0 for the first request tuple.
+  const p = pipeline();
+  // Span name `GET` for both endpoints: /users/:id is claimed into the span tuple's array, /orders/:id (same
+  // span tuple, another request tuple) resolves through the maps.
+  p.server('acme', undefined, '/users/1', 200, { ms: 150 });
+  p.server('acme', undefined, '/users/2', 200, { ms: 30 });
+  p.server('acme', undefined, '/orders/1', 200, { ms: 700 });
+  p.server('acme', undefined, '/orders/2', 200, { ms: 40 });
+  const dur = await p.read('http_request_duration_seconds');
+  const users = dur.get('method=GET,endpoint=/users/:id,tenant_id=acme,service=svc') as Histogram;
+  const orders = dur.get('method=GET,endpoint=/orders/:id,tenant_id=acme,service=svc') as Histogram;
+  assert.deepEqual([users.count, users.min, users.max], [2, 0.03, 0.15]);
+  assert.deepEqual([orders.count, orders.min, orders.max], [2, 0.04, 0.7]);
+  const span = (await p.read('traces.span.metrics.duration')).get(
+    'service.name=svc,span.name=GET,span.kind=SPAN_KIND_SERVER,status.code=STATUS_CODE_UNSET,tenant.id=acme'
+  ) as Histogram;
+  assert.deepEqual([span.count, span.min, span.max], [4, 30, 700]);
+});
+
 test('client and internal spans feed spanmetrics only; no header is tenant unknown', async () => {
   const p = pipeline();
   p.span({ name: 'SELECT chats', kind: SpanKind.CLIENT, tenant: 'acme' });

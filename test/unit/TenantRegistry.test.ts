@@ -5,7 +5,7 @@ import { TENANT_ID_PATTERN, TenantRegistry } from '../../src/core/tenant/TenantR
 
 test('valid ids are used as given, up to 64 characters of the allowed charset', () => {
   const r = new TenantRegistry({ maxTenants: 10 });
-  for (const id of ['acme', 'a', 'ACME-Corp', 'tenant.eu-1', 'org:42', 'A_b', '9lives', 'x'.repeat(64), 'Unknown', 'OVERFLOW']) {
+  for (const id of ['acme', 'a', 'ACME-Corp', 'tenant.eu-1', 'org:42', 'A_b', '9lives', 'x'.repeat(64), 'unknown1', 'Overflows']) {
     assert.equal(r.spanId(id), id, id);
   }
 });
@@ -44,6 +44,15 @@ test('a real id spelled like a reserved value is invalid', () => {
   assert.equal(r.spanId('unknown'), 'invalid');
   assert.equal(r.spanId('invalid'), 'invalid');
   assert.equal(r.spanId('overflow'), 'invalid');
+});
+
+test('reserved values are matched in any case: UNKNOWN, Invalid and oVeRfLoW are invalid, never a tenant of their own', () => {
+  const r = new TenantRegistry({ maxTenants: 10 });
+  for (const v of ['UNKNOWN', 'Unknown', 'Invalid', 'INVALID', 'oVeRfLoW', 'Overflow']) {
+    assert.equal(r.spanId(v), 'invalid', v);
+    assert.equal(r.indexOfAttribute(v), r.index('invalid'), v);
+  }
+  assert.equal(r.admittedCount, 0);
 });
 
 test('the first maxTenants ids are admitted; later ones label as overflow, admitted ones stay', () => {

@@ -46,6 +46,8 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.equal(c.maxErrorTypes, 100);
   assert.deepEqual(c.baggageHosts, ['private']);
   assert.equal(c.upstreamMetrics, false);
+  assert.equal(c.maxLabelValues, 50);
+  assert.equal(c.queueDepthTimeoutMs, 1000);
 });
 
 test('good values are taken, lists normalised and de-duplicated', () => {
@@ -115,7 +117,43 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_MAX_QUEUE_SIZE', '-1', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', '0.5', 'batchLogRecordProcessor'],
+  ['TENANTSCOPE_MAX_LABEL_VALUES', '0', 'maxLabelValues'],
+  ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', '5', 'queueDepthTimeoutMs'],
+  ['TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 'soon', 'queueDepthTimeoutMs'],
+  ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not-a-url', 'otlpTracesUrl'],
+  ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://collector/v1/traces', 'otlpTracesUrl'],
+  ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', 'collector:4318', 'otlpMetricsUrl'],
+  ['OTEL_EXPORTER_OTLP_TIMEOUT', 'soon', 'otlpTracesTimeoutMillis'],
+  ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zip', 'otlpMetricsCompression'],
+  ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', 'soon', 'otlpLogsTimeoutMillis'],
+  ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'zip', 'otlpLogsCompression'],
+  ['TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', '-1', 'shutdownTimeoutMillis'],
+  ['TENANTSCOPE_MAX_SERIES', '5', 'maxSeries'],
 ];
+
+test('OTLP URLs: the signal variable as given, else the general one with v1/<signal> appended, else localhost:4318', () => {
+  assert.equal(DEFAULTS.otlpTracesUrl, 'http://localhost:4318/v1/traces');
+  assert.equal(DEFAULTS.otlpMetricsUrl, 'http://localhost:4318/v1/metrics');
+  const c = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://m.example/ingest' });
+  assert.equal(c.otlpTracesUrl, 'http://collector:4318/v1/traces');
+  assert.equal(c.otlpMetricsUrl, 'https://m.example/ingest');
+  assert.deepEqual(warnings, []);
+});
+
+test('the OTLP logs URL resolves as the others do, only when logs are shipped over OTLP', () => {
+  assert.equal(DEFAULTS.otlpLogsUrl, '');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).otlpLogsUrl, 'http://collector:4318/v1/logs');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'https://l.example/ingest' }).otlpLogsUrl, 'https://l.example/ingest');
+  assert.deepEqual(warnings, []);
+  const c = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'collector:4318' });
+  assert.equal(c.otlpLogsUrl, 'http://collector:4318/v1/logs');
+  assert.deepEqual(warnings, ['tenantscope: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT="collector:4318" is not an http(s) URL; using "http://collector:4318/v1/logs"']);
+});
+
+test('a bad OTLP endpoint names the variable and the URL used instead', () => {
+  loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not-a-url' });
+  assert.deepEqual(warnings, ['tenantscope: OTEL_EXPORTER_OTLP_ENDPOINT="not-a-url" is not an http(s) URL; using "http://localhost:4318"']);
+});
 
 for (const [name, value, field] of BAD) {
   test(`${name}=${JSON.stringify(value)} falls back to the default with exactly one warning naming it`, () => {

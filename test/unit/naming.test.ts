@@ -18,6 +18,20 @@ test('the catalog has the seed, spanmetrics and health families', () => {
     'traces_span_metrics_calls_total',
     'traces_span_metrics_duration_milliseconds',
     'tenantscope_tenants_folded_total',
+    'cache_requests_total',
+    'database_query_duration_seconds',
+    'database_slow_queries_total',
+    'database_connections_active',
+    'integration_calls_total',
+    'integration_duration_seconds',
+    'queue_processing_duration_seconds',
+    'queue_size',
+    'websocket_connections_active',
+    'http_response_first_byte_seconds',
+    'conversations_started_total',
+    'conversations_completed_total',
+    'conversations_active_total',
+    'messages_processed_total',
   ]) {
     assert.ok(names.includes(n), `${n} missing from the catalog`);
   }
@@ -25,7 +39,7 @@ test('the catalog has the seed, spanmetrics and health families', () => {
 
 test('every catalog promName is what the in-process exporter serves (Collector translation of name + unit)', () => {
   for (const [key, spec] of specs) {
-    const kind = spec.boundaries !== undefined ? 'histogram' : 'counter';
+    const kind = spec.kind !== undefined ? 'gauge' : spec.boundaries !== undefined ? 'histogram' : 'counter';
     assert.equal(prometheusName(spec.name, spec.unit, kind), spec.promName, key);
   }
 });

@@ -1,5 +1,5 @@
 import type { Attributes, HrTime } from '@opentelemetry/api';
-import type { MetricSpec } from '../semconv';
+import { ENDPOINT_OVERFLOW, TENANT_OVERFLOW, type MetricSpec } from '../semconv';
 
 /** Prometheus label name for an OTLP attribute key (what the Collector's translation does). */
 export function promLabelName(key: string): string {
@@ -26,8 +26,13 @@ export function formatNumber(v: number): string {
  */
 export type SeriesData = number[];
 
-/** Histogram layout in a {@link SeriesData} from its offset: sum, count, min, max, then one count per bucket. */
-export const HISTOGRAM_HEADER = 4;
+/**
+ * Histogram layout in a {@link SeriesData} from its offset: sum, count, min, max, the series' exemplar row (see
+ * {@link Exemplars}), then one count per bucket.
+ */
+export const HISTOGRAM_HEADER = 5;
+/** Offset in a histogram's header of its first slot in its family's {@link Exemplars} (families with exemplars). */
+const EXEMPLAR_ROW = 4;
 
 /** Slots a histogram with `boundaries` takes in a {@link SeriesData}. */
 export function histogramSlots(boundaries: readonly number[]): number {
@@ -45,8 +50,8 @@ export function newSeriesData(slots: number, histograms: readonly number[] = [])
   return d;
 }
 
-/** Records `v` into the histogram stored in `d` at `off`. */
-export function recordHistogram(d: SeriesData, off: number, boundaries: readonly number[], v: number): void {
+/** Records `v` into the histogram stored in `d` at `off`; returns the bucket it fell in. */
+export function recordHistogram(d: SeriesData, off: number, boundaries: readonly number[], v: number): number {
   let i = 0;
   // Linear scan: at most 16 boundaries, cheaper than a binary search at this size.
   while (i < boundaries.length && v > boundaries[i]) i++;
@@ -55,6 +60,7 @@ export function recordHistogram(d: SeriesData, off: number, boundaries: readonly
   d[off + 1]++;
   if (v < d[off + 2]) d[off + 2] = v;
   if (v > d[off + 3]) d[off + 3] = v;
+  return i;
 }
 
 /** One labelled time series of a counter. */
@@ -75,6 +81,21 @@ export class CounterSeries {
   set value(v: number) {
     this.data[this.offset] = v;
   }
+}
+
+/**
+ * One labelled time series of a gauge. `NaN` means "no value": the series is left out of the export (an observed
+ * gauge whose observer failed, timed out or was stopped).
+ */
+export class GaugeSeries {
+  value = 0;
+
+  constructor(
+    readonly attributes: Attributes,
+    /** `{a="x",b="y"}` (or `` when unlabelled), built once. */
+    readonly labelText: string,
+    readonly startTime: HrTime
+  ) {}
 }
 
 /** One labelled time series of an explicit-bucket histogram (per-bucket, not cumulative, counts). */
@@ -116,16 +137,110 @@ export class HistogramSeries {
   record(v: number): void {
     recordHistogram(this.data, this.offset, this.boundaries, v);
   }
+
+  /** First slot of this series in its family's {@link Exemplars} (bucket `i` is at `exemplarRow + i`). */
+  get exemplarRow(): number {
+    return this.data[this.offset + EXEMPLAR_ROW];
+  }
 }
 
-abstract class Family<S> {
+/** One exemplar as readers get it: the exported span's trace and span id (hex), its value, its end time. */
+export interface ExemplarRecord {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly value: number;
+  readonly timeMs: number;
+}
+
+/**
+ * The exemplars of a histogram family whose spec asks for them: one slot per series and bucket holding the latest
+ * exported span that fell in that bucket, overwritten by the next one. Two flat arrays, a slot's two strings side by
+ * side in one and its two numbers in the other (one cache line each per write: bench/processor.bench.ts); a series'
+ * slots start at its exemplar row (kept in its histogram header, so a processor holding only the series' array
+ * finds them). The ids are the span context's own strings, so recording an exemplar allocates nothing.
+ */
+export class Exemplars {
+  /** Slot `i`: trace id at `2i`, span id at `2i + 1` ('' when empty). */
+  readonly ids: string[] = [];
+  /** Slot `i`: value at `2i`, time in ms since the epoch (the span's end) at `2i + 1` (0 when empty). */
+  readonly nums: number[] = [];
+
+  /** True when slot `i` holds an exemplar. */
+  has(i: number): boolean {
+    return this.nums[2 * i + 1] > 0;
+  }
+
+  /** The exemplar in slot `i` (check {@link has} first). */
+  at(i: number): ExemplarRecord {
+    return { traceId: this.ids[2 * i], spanId: this.ids[2 * i + 1], value: this.nums[2 * i], timeMs: this.nums[2 * i + 1] };
+  }
+
+  /** The exemplars held in the `n` slots from `row` (one per bucket), lowest bucket first; empty slots left out. */
+  recordsOf(row: number, n: number): ExemplarRecord[] {
+    const out: ExemplarRecord[] = [];
+    for (let i = row; i < row + n; i++) if (this.has(i)) out.push(this.at(i));
+    return out;
+  }
+
+  /** Adds `n` empty slots; returns the first one's index. */
+  addRow(n: number): number {
+    const row = this.ids.length / 2;
+    for (let i = 0; i < 2 * n; i++) {
+      this.ids.push('');
+      this.nums.push(0);
+    }
+    return row;
+  }
+}
+
+/**
+ * The series budget of a family: at most `maxSeries` Prometheus series (a histogram label set counts its buckets,
+ * `+Inf`, `_sum` and `_count`, as Prometheus does). Past it a new label set folds, in this order: its `endpoint`
+ * into `overflow` (these folded series may use a further tenth of the budget), then also its tenant into `overflow`
+ * (always allowed: what is left is bounded by the other labels' own limits). Counts go to the folded series, so sums
+ * are preserved; `onFold` is told once per label set folded.
+ */
+export interface SeriesBudget {
+  readonly maxSeries: number;
+  readonly onFold?: (family: MetricSpec) => void;
+}
+
+export abstract class Family<S> {
   readonly promLabelNames: readonly string[];
   protected readonly _byKey = new Map<string, S>();
   /** Series in creation order, for export. */
   readonly series: S[] = [];
+  /** Label sets the budget allows before folding, and the further ones allowed for endpoint-folded sets. */
+  private _maxSets: number;
+  private _reserveSets: number;
+  private readonly _endpointAt: number;
+  private readonly _tenantAt: number;
+  private readonly _onFold: ((family: MetricSpec) => void) | undefined;
 
-  constructor(readonly spec: MetricSpec) {
+  constructor(
+    readonly spec: MetricSpec,
+    budget: SeriesBudget | undefined,
+    seriesPerSet: number
+  ) {
     this.promLabelNames = spec.labels.map(promLabelName);
+    this._endpointAt = spec.labels.indexOf('endpoint');
+    this._tenantAt = Math.max(spec.labels.indexOf('tenant_id'), spec.labels.indexOf('tenant.id'));
+    const foldable = this._endpointAt >= 0 || this._tenantAt >= 0;
+    this._maxSets = budget === undefined || !foldable ? Infinity : Math.max(1, Math.floor(budget.maxSeries / seriesPerSet));
+    this._reserveSets = this._endpointAt >= 0 ? Math.ceil(this._maxSets / 10) : 0;
+    this._onFold = budget?.onFold;
+  }
+
+  /**
+   * Gives this family and `other` the smaller of their two budgets in label sets, for families whose series a
+   * processor creates together in one array (the span-metrics counter and histogram): they then fold alike.
+   */
+  shareBudget(other: Family<unknown>): void {
+    const sets = Math.min(this._maxSets, other._maxSets);
+    for (const f of [this, other] as Family<unknown>[]) {
+      f._maxSets = sets;
+      f._reserveSets = f._endpointAt >= 0 && sets !== Infinity ? Math.ceil(sets / 10) : 0;
+    }
   }
 
   /** True when a series with these label values exists. */
@@ -135,22 +250,48 @@ abstract class Family<S> {
 
   /**
    * Gets or creates the series for these label values (in `spec.labels` order). Not for per-span use: cache the
-   * result. A new series keeps its numbers in `data` at `offset` when given (an existing one keeps its own).
+   * result. A new series keeps its numbers in `data` at `offset` when given (an existing one keeps its own, and so
+   * does one the series budget folded this label set into: callers use the returned series' `data`).
    */
   get(values: readonly string[], data?: SeriesData, offset?: number): S {
     const key = values.join('\u0000');
-    let s = this._byKey.get(key);
-    if (s === undefined) {
-      const attributes: Attributes = {};
-      const parts: string[] = [];
-      for (let i = 0; i < this.spec.labels.length; i++) {
-        attributes[this.spec.labels[i]] = values[i];
-        parts.push(`${this.promLabelNames[i]}="${escapeLabelValue(values[i])}"`);
-      }
-      s = this._create(attributes, parts.join(","), nowHr(), data, offset);
-      this._byKey.set(key, s);
-      this.series.push(s);
+    const s = this._byKey.get(key);
+    if (s !== undefined) return s;
+    if (this.series.length >= this._maxSets) return this._fold(values, data, offset);
+    return this._add(key, values, data, offset);
+  }
+
+  /** The series a new label set goes to once the budget is used up (see {@link SeriesBudget}). */
+  private _fold(values: readonly string[], data?: SeriesData, offset?: number): S {
+    let v = values;
+    if (this._endpointAt >= 0 && v[this._endpointAt] !== ENDPOINT_OVERFLOW) {
+      v = v.slice();
+      (v as string[])[this._endpointAt] = ENDPOINT_OVERFLOW;
+      this._onFold?.(this.spec);
+      const key = v.join('\u0000');
+      const s = this._byKey.get(key);
+      if (s !== undefined) return s;
+      if (this.series.length < this._maxSets + this._reserveSets) return this._add(key, v, data, offset);
     }
+    if (this._tenantAt >= 0 && v[this._tenantAt] !== TENANT_OVERFLOW) {
+      if (v === values) this._onFold?.(this.spec);
+      v = v.slice();
+      (v as string[])[this._tenantAt] = TENANT_OVERFLOW;
+    }
+    const key = v.join('\u0000');
+    return this._byKey.get(key) ?? this._add(key, v, data, offset);
+  }
+
+  private _add(key: string, values: readonly string[], data?: SeriesData, offset?: number): S {
+    const attributes: Attributes = {};
+    const parts: string[] = [];
+    for (let i = 0; i < this.spec.labels.length; i++) {
+      attributes[this.spec.labels[i]] = values[i];
+      parts.push(`${this.promLabelNames[i]}="${escapeLabelValue(values[i])}"`);
+    }
+    const s = this._create(attributes, parts.join(','), nowHr(), data, offset);
+    this._byKey.set(key, s);
+    this.series.push(s);
     return s;
   }
 
@@ -159,8 +300,26 @@ abstract class Family<S> {
 
 /** A monotonic counter family. */
 export class CounterFamily extends Family<CounterSeries> {
+  constructor(spec: MetricSpec, budget?: SeriesBudget) {
+    super(spec, budget, 1);
+  }
+
   protected _create(attributes: Attributes, labelText: string, start: HrTime, data?: SeriesData, offset?: number): CounterSeries {
     return new CounterSeries(attributes, labelText === '' ? '' : `{${labelText}}`, start, data, offset);
+  }
+}
+
+/**
+ * A gauge family: an observed gauge, an up-down count, or a value its owner sets (see `MetricSpec.kind`). Never
+ * folded by the series budget: its label sets are bounded where they are named.
+ */
+export class GaugeFamily extends Family<GaugeSeries> {
+  constructor(spec: MetricSpec) {
+    super(spec, undefined, 1);
+  }
+
+  protected _create(attributes: Attributes, labelText: string, start: HrTime): GaugeSeries {
+    return new GaugeSeries(attributes, labelText === '' ? '' : `{${labelText}}`, start);
   }
 }
 
@@ -169,15 +328,38 @@ export class HistogramFamily extends Family<HistogramSeries> {
   readonly boundaries: readonly number[];
   /** Prometheus `le` values, formatted once. */
   readonly leText: readonly string[];
+  /** Per-bucket exemplars, when `spec.exemplars` is set. */
+  readonly exemplars: Exemplars | undefined;
 
-  constructor(spec: MetricSpec) {
-    super(spec);
+  constructor(spec: MetricSpec, budget?: SeriesBudget) {
+    // Buckets, +Inf, _sum and _count: the Prometheus series one label set makes.
+    super(spec, budget, (spec.boundaries ?? []).length + 3);
     this.boundaries = spec.boundaries ?? [];
     this.leText = [...this.boundaries.map(formatNumber), '+Inf'];
+    this.exemplars = spec.exemplars ? new Exemplars() : undefined;
+  }
+
+  /**
+   * Puts an exemplar into bucket `bucket` (what {@link recordHistogram} returned) of the series stored in `d` at
+   * `off`, replacing the one there. Per span: four stores into two arrays, no allocation. A no-op for a family
+   * without exemplars.
+   */
+  exemplar(d: SeriesData, off: number, bucket: number, value: number, traceId: string, spanId: string, timeMs: number): void {
+    const ex = this.exemplars;
+    if (ex === undefined) return;
+    const i = 2 * (d[off + EXEMPLAR_ROW] + bucket);
+    const ids = ex.ids;
+    const nums = ex.nums;
+    ids[i] = traceId;
+    ids[i + 1] = spanId;
+    nums[i] = value;
+    nums[i + 1] = timeMs;
   }
 
   protected _create(attributes: Attributes, labelText: string, start: HrTime, data?: SeriesData, offset?: number): HistogramSeries {
-    return new HistogramSeries(attributes, labelText, start, this.boundaries, data, offset);
+    const s = new HistogramSeries(attributes, labelText, start, this.boundaries, data, offset);
+    if (this.exemplars !== undefined) s.data[s.offset + EXEMPLAR_ROW] = this.exemplars.addRow(this.boundaries.length + 1);
+    return s;
   }
 }
 

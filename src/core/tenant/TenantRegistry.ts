@@ -9,6 +9,14 @@ const RESERVED_LABELS = [TENANT_UNKNOWN, TENANT_INVALID, TENANT_OVERFLOW];
 const RESERVED = new Set(RESERVED_LABELS);
 const RESERVED_INDEX = new Map(RESERVED_LABELS.map((l, i) => [l, i]));
 const OVERFLOW_INDEX = RESERVED_INDEX.get(TENANT_OVERFLOW) as number;
+
+/**
+ * True for a value spelled like a reserved label in any case (`UNKNOWN`, `Invalid`): dashboards must not show
+ * `unknown` and `UNKNOWN` side by side. Only 7- and 8-character values are lower-cased, so common ids cost nothing.
+ */
+function isReserved(s: string): boolean {
+  return (s.length === 7 || s.length === 8) && RESERVED.has(s.toLowerCase());
+}
 /** Bound on the memo of hashed ids, so hostile traffic cannot grow it. */
 const HASH_MEMO_LIMIT = 10_000;
 
@@ -44,11 +52,11 @@ export class TenantRegistry {
 
   /**
    * The id for spans: the validated (and, if configured, hashed) id, `invalid` for a value that fails
-   * validation or is spelled like a reserved value, `unknown` when there is none.
+   * validation or is spelled like a reserved value in any case, `unknown` when there is none.
    */
   spanId(raw: unknown): string {
     if (raw === undefined || raw === null || raw === '') return TENANT_UNKNOWN;
-    if (typeof raw !== 'string' || !TENANT_ID_PATTERN.test(raw) || RESERVED.has(raw)) return TENANT_INVALID;
+    if (typeof raw !== 'string' || !TENANT_ID_PATTERN.test(raw) || isReserved(raw)) return TENANT_INVALID;
     return this._hashKey === undefined ? raw : this._hash(raw);
   }
 
@@ -70,6 +78,11 @@ export class TenantRegistry {
    */
   index(label: string): number {
     return this._admitted.get(label) ?? RESERVED_INDEX.get(label) ?? OVERFLOW_INDEX;
+  }
+
+  /** Calls `fn` with the label of every tenant admitted so far, in admission order (not for per-span use). */
+  forEachAdmitted(fn: (label: string) => void): void {
+    for (let i = RESERVED_LABELS.length; i < this._labels.length; i++) fn(this._labels[i]);
   }
 
   /** The label whose dense index is `index` (see {@link index}). */
