@@ -63,19 +63,19 @@ function pipeline(options: { exemplars: boolean; exportEnabled?: boolean }) {
   const provider = new TracerProvider({ sampler, spanProcessors: [new TenantSpanProcessor(), local] });
   const tracer = provider.getTracer('test');
   const request = (tenant: string): Context => ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(tenants, tenant));
-  /** One request: a server span of `ms` (status `status`) with a child client span of half that. */
-  const serve = (name: string, tenant: string, ms: number, status = 200): { trace: string; server: string; client: string } => {
+  /** One request at second `at`: a server span of `ms` (status `status`) with a child client span of half that. */
+  const serve = (name: string, tenant: string, ms: number, status = 200, at = 1000): { trace: string; server: string; client: string } => {
     const ctx = request(tenant);
     const server = tracer.startSpan(
       name,
-      { kind: SpanKind.SERVER, startTime: [1000, 0], attributes: { 'http.request.method': 'GET', 'http.route': '/chats/:id', 'http.response.status_code': status } },
+      { kind: SpanKind.SERVER, startTime: [at, 0], attributes: { 'http.request.method': 'GET', 'http.route': '/chats/:id', 'http.response.status_code': status } },
       ctx
     );
     // Named after its parent, so the sampler decides the same for both (a trace is sampled whole).
-    const client = tracer.startSpan(`${name} SELECT`, { kind: SpanKind.CLIENT, startTime: [1000, 0] }, traceApi.setSpan(ctx, server));
-    client.end([1000, (ms / 2) * 1e6]);
+    const client = tracer.startSpan(`${name} SELECT`, { kind: SpanKind.CLIENT, startTime: [at, 0] }, traceApi.setSpan(ctx, server));
+    client.end([at, (ms / 2) * 1e6]);
     if (status >= 500) server.setStatus({ code: SpanStatusCode.ERROR });
-    server.end([1000, ms * 1e6]);
+    server.end([at, ms * 1e6]);
     return { trace: server.spanContext().traceId, server: server.spanContext().spanId, client: client.spanContext().spanId };
   };
   return { store, serve, exported, local };
@@ -102,12 +102,21 @@ describe('the RED processor keeps exported spans as exemplars, one per series an
     assert.deepEqual(await exemplars(p.store, 'http_request_duration_seconds'), [`acme ${a.trace}/${a.server} 0.03`]);
   });
 
-  test('a later exported span in the same bucket replaces the exemplar; another bucket keeps its own', async () => {
+  test('a later exported span in the same bucket replaces the exemplar once its second is over; another bucket keeps its own', async () => {
     const p = pipeline({ exemplars: true });
-    p.serve('GET /chats/:id', 'acme', 30);
-    const b = p.serve('GET /chats/:id', 'acme', 60);
-    const c = p.serve('GET /chats/:id', 'acme', 300);
+    p.serve('GET /chats/:id', 'acme', 30, 200, 1000);
+    const b = p.serve('GET /chats/:id', 'acme', 60, 200, 1002);
+    const c = p.serve('GET /chats/:id', 'acme', 300, 200, 1002);
     assert.deepEqual(await exemplars(p.store, 'http_request_duration_seconds'), [`acme ${b.trace}/${b.server} 0.06`, `acme ${c.trace}/${c.server} 0.3`].sort());
+  });
+
+  test('within one second a series takes one exemplar, then only spans slower than every one it took', async () => {
+    const p = pipeline({ exemplars: true });
+    const a = p.serve('GET /chats/:id', 'acme', 300); // bucket le=0.5: taken
+    p.serve('GET /chats/:id', 'acme', 30); // le=0.1, faster, same second: passed over
+    p.serve('GET /chats/:id', 'acme', 400); // le=0.5 again: passed over (not slower than a)
+    const d = p.serve('GET /chats/:id', 'acme', 700); // le=1, slower: taken
+    assert.deepEqual(await exemplars(p.store, 'http_request_duration_seconds'), [`acme ${a.trace}/${a.server} 0.3`, `acme ${d.trace}/${d.server} 0.7`].sort());
   });
 
   test('an unsampled trace kept by a rule (error) is exported, so its spans are exemplars; marked before the metrics saw them', async () => {

@@ -27,12 +27,22 @@ export function formatNumber(v: number): string {
 export type SeriesData = number[];
 
 /**
- * Histogram layout in a {@link SeriesData} from its offset: sum, count, min, max, the series' exemplar row (see
- * {@link Exemplars}), then one count per bucket.
+ * Histogram layout in a {@link SeriesData} from its offset: sum, count, min, max, then for families with exemplars
+ * the series' exemplar row (see {@link Exemplars}), the end of its current exemplar second and the slowest bucket
+ * given an exemplar in it; then one count per bucket.
  */
-export const HISTOGRAM_HEADER = 5;
+export const HISTOGRAM_HEADER = 7;
 /** Offset in a histogram's header of its first slot in its family's {@link Exemplars} (families with exemplars). */
 const EXEMPLAR_ROW = 4;
+/** Offsets of the exemplar gate: until when (ms) the current second runs, and its slowest bucket with an exemplar. */
+const EXEMPLAR_UNTIL = 5;
+const EXEMPLAR_BUCKET = 6;
+/**
+ * A series takes one exemplar per this many ms, plus one for each bucket slower than any that got one in that time:
+ * a hot series then writes its cold exemplar slots about once a second instead of per span (bench/processor.bench.ts),
+ * and a slow outlier is never passed over.
+ */
+export const EXEMPLAR_INTERVAL_MS = 1000;
 
 /** Slots a histogram with `boundaries` takes in a {@link SeriesData}. */
 export function histogramSlots(boundaries: readonly number[]): number {
@@ -341,12 +351,19 @@ export class HistogramFamily extends Family<HistogramSeries> {
 
   /**
    * Puts an exemplar into bucket `bucket` (what {@link recordHistogram} returned) of the series stored in `d` at
-   * `off`, replacing the one there. Per span: four stores into two arrays, no allocation. A no-op for a family
-   * without exemplars.
+   * `off`, replacing the one there, unless the series had one in the last {@link EXEMPLAR_INTERVAL_MS} in a bucket at
+   * least as slow (checked in `d`, which the caller has just touched). No allocation. A no-op for a family without
+   * exemplars.
    */
   exemplar(d: SeriesData, off: number, bucket: number, value: number, traceId: string, spanId: string, timeMs: number): void {
     const ex = this.exemplars;
     if (ex === undefined) return;
+    if (timeMs < d[off + EXEMPLAR_UNTIL]) {
+      if (bucket <= d[off + EXEMPLAR_BUCKET]) return;
+    } else {
+      d[off + EXEMPLAR_UNTIL] = timeMs + EXEMPLAR_INTERVAL_MS;
+    }
+    d[off + EXEMPLAR_BUCKET] = bucket;
     const i = 2 * (d[off + EXEMPLAR_ROW] + bucket);
     const ids = ex.ids;
     const nums = ex.nums;
