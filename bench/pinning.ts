@@ -22,17 +22,8 @@ export function pin(pid: number | undefined, core: number): void {
   spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (the test harness's helper, re-exported for the benches). */
+export { freePort } from '../test/helpers/services';
 
 export interface Sink {
   readonly url: string;
