@@ -9,18 +9,24 @@
  * (`callgrind_control -d`) and read the summary. Cases as in the throughput bench, plus BENCH_VARIANTS.
  * Slow (a case takes minutes: valgrind runs node about 50× slower); skipped where valgrind is missing.
  *
- * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES.
+ * Counts still move between two processes of the same code (when the JIT compiles, when GC runs, how many batch
+ * exports fall in the window: up to ±15 % in one run against another), so BENCH_ROUNDS runs every case that many
+ * times, rounds interleaved, and reports the median with the spread.
+ *
+ * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES,
+ * BENCH_ROUNDS (1).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emit, type BenchRow } from './harness';
+import { emit, median, type BenchRow } from './harness';
 import { contender, freePort, startSink, variantsFromEnv, type Contender } from './pinning';
 import { load } from './throughput.bench';
 
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
 
 interface Case {
   name: string;
@@ -110,16 +116,19 @@ async function main(): Promise<void> {
     return;
   }
   const sink = await startSink();
-  const per = new Map<string, number>();
+  const all = new Map<string, number[]>();
   try {
-    for (const c of cases()) {
-      const v = await measure(c, sink.url);
-      per.set(c.name, v);
-      if (!process.argv.includes('--json')) process.stderr.write(`${c.name}: ${Math.round(v)} instructions/request\n`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const c of cases()) {
+        const v = await measure(c, sink.url);
+        all.set(c.name, [...(all.get(c.name) ?? []), v]);
+        if (!process.argv.includes('--json')) process.stderr.write(`round ${round} ${c.name}: ${Math.round(v)} instructions/request\n`);
+      }
     }
   } finally {
     sink.server.close();
   }
+  const per = new Map([...all].map(([name, vs]) => [name, median(vs)]));
   for (const c of cases()) {
     const pct = c.ratio >= 1 ? '100%' : '10%';
     const base = c.who === 'tenantscope' ? `upstream ${pct}` : 'plain';
@@ -133,13 +142,14 @@ async function main(): Promise<void> {
       unit: 'k instr/req',
       ratio: b === undefined ? undefined : b / v,
       ratioTo: b === undefined ? undefined : `capacity vs ${to} (its instructions / ours)`,
+      note: ROUNDS > 1 ? `rounds ${all.get(c.name)!.map((x) => Math.round(x / 1000)).join(', ')} k` : undefined,
     });
   }
   emit({
     title: 'Instructions per request, hello-world server under callgrind (repeatable on a shared machine)',
     rows,
     notes: [
-      `${REQUESTS} requests counted after ${WARMUP} warm-up requests, 4 connections; every thread of the server process counted (JIT and GC threads too).`,
+      `${REQUESTS} requests counted after ${WARMUP} warm-up requests, 4 connections; every thread of the server process counted (JIT and GC threads too); median of ${ROUNDS} interleaved round(s).`,
       'Targets (issue 11) read as capacity: tenantscope ≥ 1.25× upstream at 100% export, ≥ 1.0× at 10%. Instructions are not cycles (cache misses are not counted); the throughput bench is the direct measure when the machine is quiet.',
     ],
   });
