@@ -39,6 +39,11 @@ export class LazyExporter<T> implements Exporter<T> {
     return this._real !== undefined;
   }
 
+  /** Builds the real exporter now, if it is not built yet (see `ExportTarget.prepare`). Never throws. */
+  prepare(): void {
+    this._get();
+  }
+
   export(items: T, resultCallback: (result: ExportResult) => void): void {
     const real = this._get();
     if (real instanceof Error) resultCallback({ code: ExportResultCode.FAILED, error: real });
