@@ -1,6 +1,7 @@
 import { context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import type { ExportTarget } from '../src/core/export/ExportGuard';
 import { describeError, warn } from '../src/core/log';
 import type { CounterSeries } from '../src/core/metrics/MetricFamily';
 import type { MetricStore } from '../src/core/metrics/MetricStore';
@@ -188,6 +189,8 @@ export class CountingBatchLogRecordProcessor implements LogRecordProcessor {
     const batch = this._queue.length <= this._maxBatch ? this._queue : this._queue.slice(0, this._maxBatch);
     this._queue = batch === this._queue ? [] : this._queue.slice(this._maxBatch);
     this._busy = true;
+    // An exporter built at its first export is built before the export's clock starts (ExportTarget.prepare).
+    (this._exporter as ExportTarget<ReadableLogRecord[]>).prepare?.();
     let resolveCounted!: () => void;
     const counted = new Promise<void>((resolve) => (resolveCounted = resolve));
     this._counted = counted;

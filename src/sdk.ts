@@ -59,6 +59,7 @@ import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConf
 import { Deadline } from './core/export/Deadline';
 import { ExportGuard } from './core/export/ExportGuard';
 import { installGuardedTransport } from './core/export/GuardedHttpTransport';
+import { LazyExporter, LazyPushMetricExporter } from './core/export/LazyExporter';
 import { installExemplarSerializer } from './export/ExemplarSerializer';
 import {
   METRIC_EXPORT_POINTS,
@@ -176,19 +177,9 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
         endpoint: config.otlpMetricsUrl,
       });
       guards.push(guard);
-      // Built muted: the exporter re-reads variables loadConfig already validated and reported (one line each).
-      const exporter = logger.muted(() =>
-        otlpMetricExporter(config.otlpMetricsProtocol, {
-          url: config.otlpMetricsUrl,
-          timeoutMillis: config.otlpMetricsTimeoutMillis,
-          compression: config.otlpMetricsCompression,
-        })
-      );
-      installGuardedTransport(exporter, guard);
-      installExemplarSerializer(exporter, config.otlpMetricsProtocol);
       readers.push(
         new PushMetricReader({
-          exporter,
+          exporter: new LazyPushMetricExporter(() => buildOtlpMetricExporter(config, guard, logger), config.otlpMetricsTemporality),
           guard,
           deadline,
           intervalMillis: config.metricExportIntervalMillis,
@@ -248,14 +239,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
         endpoint: config.otlpTracesUrl,
       });
       guards.push(guard);
-      const exporter = logger.muted(() =>
-        otlpTraceExporter(config.otlpTracesProtocol, {
-          url: config.otlpTracesUrl,
-          timeoutMillis: config.otlpTracesTimeoutMillis,
-          compression: config.otlpTracesCompression,
-        })
-      );
-      installGuardedTransport(exporter, guard);
+      const exporter = new LazyExporter(() => buildOtlpTraceExporter(config, guard, logger));
       exportProcessors.push(new BatchExportSpanProcessor({ exporter, guard, store, deadline, ...config.batchSpanProcessor }));
     }
   }
@@ -522,15 +506,7 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
     else {
       processors.push(
         new CountingBatchLogRecordProcessor({
-          // Built muted and with the settings loadConfig resolved, as the trace and metric exporters are: the
-          // exporter re-reads the same variables and would repeat, unnamed, a problem already reported in one line.
-          exporter: logger.muted(() =>
-            otlpLogExporter(config.otlpLogsProtocol, {
-              url: config.otlpLogsUrl,
-              timeoutMillis: config.otlpLogsTimeoutMillis,
-              compression: config.otlpLogsCompression,
-            })
-          ),
+          exporter: new LazyExporter(() => buildOtlpLogExporter(config, logger)),
           store,
           target: config.otlpLogsTarget,
           ...config.batchLogRecordProcessor,
@@ -543,6 +519,49 @@ function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, stor
   const apiLogs = require('@opentelemetry/api-logs') as typeof import('@opentelemetry/api-logs');
   apiLogs.logs.setGlobalLoggerProvider(provider as unknown as import('@opentelemetry/api-logs').LoggerProvider);
   return provider;
+}
+
+/*
+ * The OTLP exporters, each built at its first export (LazyExporter: nothing to send, nothing loaded) with tenantscope's
+ * parts installed into it. An installer for an exporter is one line in its build function below.
+ *
+ * Built muted and with the settings loadConfig resolved: the exporter re-reads the same variables and would repeat,
+ * unnamed, a problem already reported in one line.
+ */
+
+function buildOtlpTraceExporter(config: TenantScopeConfig, guard: ExportGuard, logger: TenantScopeDiagLogger): SpanExporter {
+  const exporter = logger.muted(() =>
+    otlpTraceExporter(config.otlpTracesProtocol, {
+      url: config.otlpTracesUrl,
+      timeoutMillis: config.otlpTracesTimeoutMillis,
+      compression: config.otlpTracesCompression,
+    })
+  );
+  installGuardedTransport(exporter, guard);
+  return exporter;
+}
+
+function buildOtlpMetricExporter(config: TenantScopeConfig, guard: ExportGuard, logger: TenantScopeDiagLogger): PushMetricExporter {
+  const exporter = logger.muted(() =>
+    otlpMetricExporter(config.otlpMetricsProtocol, {
+      url: config.otlpMetricsUrl,
+      timeoutMillis: config.otlpMetricsTimeoutMillis,
+      compression: config.otlpMetricsCompression,
+    })
+  );
+  installGuardedTransport(exporter, guard);
+  installExemplarSerializer(exporter, config.otlpMetricsProtocol);
+  return exporter;
+}
+
+function buildOtlpLogExporter(config: TenantScopeConfig, logger: TenantScopeDiagLogger): LogRecordExporter {
+  return logger.muted(() =>
+    otlpLogExporter(config.otlpLogsProtocol, {
+      url: config.otlpLogsUrl,
+      timeoutMillis: config.otlpLogsTimeoutMillis,
+      compression: config.otlpLogsCompression,
+    })
+  );
 }
 
 function otlpLogExporter(protocol: OtlpProtocol, settings: OtlpSettings): LogRecordExporter {

@@ -29,6 +29,8 @@ export interface TenantScopeConfig {
   readonly otlpLogsCompression: 'gzip' | 'none';
   readonly otlpTracesProtocol: OtlpProtocol;
   readonly otlpMetricsProtocol: OtlpProtocol;
+  /** `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (cumulative, delta, lowmemory) of the OTLP metric exporter. */
+  readonly otlpMetricsTemporality: 'cumulative' | 'delta' | 'lowmemory';
   readonly otlpLogsProtocol: OtlpProtocol;
   /** The OTLP logs URL as it may appear in a log line: scheme, host and path only (no credentials, no query). */
   readonly otlpLogsTarget: string;
@@ -245,6 +247,9 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     otlpLogsCompression: oneOf(env, 'OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', otlpCompression, COMPRESSIONS),
     otlpTracesProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', otlpProtocol),
     otlpMetricsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', otlpProtocol),
+    otlpMetricsTemporality: metricsExporters.includes('otlp')
+      ? oneOf(env, 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'cumulative', TEMPORALITIES)
+      : 'cumulative',
     logsExporters: [...new Set(logsExporters)],
     otlpLogsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otlpProtocol),
     otlpLogsTarget: logsTarget(otlpLogsUrl),
@@ -387,6 +392,7 @@ function batchSettings(env: Env): TenantScopeConfig['batchSpanProcessor'] {
   };
 }
 const COMPRESSIONS = ['gzip', 'none'];
+const TEMPORALITIES = ['cumulative', 'delta', 'lowmemory'];
 const CERTIFICATE_VARIABLES = ['', 'TRACES_', 'METRICS_', 'LOGS_'].flatMap((s) =>
   ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((k) => `OTEL_EXPORTER_OTLP_${s}${k}`)
 );

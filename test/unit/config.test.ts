@@ -30,6 +30,7 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.deepEqual(c.metricsExporters, ['otlp']);
   assert.equal(c.otlpTracesProtocol, 'http/protobuf');
   assert.equal(c.otlpMetricsProtocol, 'http/protobuf');
+  assert.equal(c.otlpMetricsTemporality, 'cumulative');
   assert.equal(c.prometheusHost, '0.0.0.0');
   assert.equal(c.prometheusPort, 9464);
   assert.equal(c.metricExportIntervalMillis, 60000);
@@ -94,6 +95,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'otlpTracesProtocol'],
   ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'grpc', 'otlpTracesProtocol'],
   ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', 'thrift', 'otlpMetricsProtocol'],
+  ['OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', 'hourly', 'otlpMetricsTemporality'],
   ['OTEL_EXPORTER_PROMETHEUS_PORT', '99999', 'prometheusPort'],
   ['OTEL_EXPORTER_PROMETHEUS_PORT', 'ninety', 'prometheusPort'],
   ['OTEL_METRIC_EXPORT_INTERVAL', '-5', 'metricExportIntervalMillis'],
@@ -253,5 +255,15 @@ test('pino and winston are instrumentation names', () => {
 test('TENANTSCOPE_UPSTREAM_METRICS=true gives the upstream instrumentations their own histograms back', () => {
   assert.equal(loadConfig({ TENANTSCOPE_UPSTREAM_METRICS: 'true' }).upstreamMetrics, true);
   assert.equal(loadConfig({ TENANTSCOPE_UPSTREAM_METRICS: 'false' }).upstreamMetrics, false);
+  assert.deepEqual(warnings, []);
+});
+
+test('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE is taken in any case when metrics go over OTLP, and not read otherwise', () => {
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Delta' }).otlpMetricsTemporality, 'delta');
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'lowmemory' }).otlpMetricsTemporality, 'lowmemory');
+  assert.equal(
+    loadConfig({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'hourly' }).otlpMetricsTemporality,
+    'cumulative'
+  );
   assert.deepEqual(warnings, []);
 });

@@ -3,6 +3,7 @@ import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelem
 import { describeError, warn } from '../log';
 import type { CounterSeries } from '../metrics/MetricFamily';
 import type { MetricStore } from '../metrics/MetricStore';
+import type { LazyExporter } from './LazyExporter';
 import {
   OUTCOME_DELIVERED,
   OUTCOME_DROPPED,
@@ -18,6 +19,11 @@ import {
 /** Anything with the SDK exporters' `export(items, callback)`. */
 export interface ExportTarget<T> {
   export(items: T, resultCallback: (result: ExportResult) => void): void;
+  /**
+   * Gets the target ready before the export's clock starts (a {@link LazyExporter} builds its exporter here), so the
+   * time a first export spends loading the exporter is not counted against the collector. Never throws.
+   */
+  prepare?(): void;
 }
 
 export interface ExportGuardOptions {
@@ -106,6 +112,7 @@ export class ExportGuard {
       this.drop(REASON_OTHER, count);
       return Promise.resolve(false);
     }
+    target.prepare?.();
     this._attempted.value += count;
     return new Promise<boolean>((resolve) => {
       let done = false;
