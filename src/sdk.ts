@@ -10,7 +10,7 @@ import {
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
-import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
 import { basename, sep } from 'node:path';
@@ -59,6 +59,7 @@ import { loadConfig, loadLogLevel, type Env, type OtlpProtocol, type SamplerConf
 import { Deadline } from './core/export/Deadline';
 import { ExportGuard } from './core/export/ExportGuard';
 import { LazyExporter, LazyPushMetricExporter } from './core/export/LazyExporter';
+import { LazyLoggerProvider } from './core/export/LazyLoggerProvider';
 import {
   METRIC_EXPORT_POINTS,
   METRIC_EXPORT_POINTS_ATTEMPTED,
@@ -91,8 +92,11 @@ export interface TenantScope {
   readonly config: TenantScopeConfig;
   readonly tracerProvider: TracerProvider;
   readonly meterProvider: MeterProvider;
-  /** Ships pino and winston records; undefined when no logs exporter is on (`OTEL_LOGS_EXPORTER`). */
-  readonly loggerProvider: LoggerProvider | undefined;
+  /**
+   * Ships pino and winston records; undefined when no logs exporter is on (`OTEL_LOGS_EXPORTER`). The SDK provider
+   * behind it is built at the first `getLogger`.
+   */
+  readonly loggerProvider: LazyLoggerProvider | undefined;
   readonly store: MetricStore;
   /** Validates tenant ids and admits metric labels; the public tenant API creates its cells with it. */
   readonly tenants: TenantRegistry;
@@ -493,26 +497,32 @@ interface OtlpSettings {
  * The logs pipeline when a logs exporter is on: the tenant stamp first, then one processor per exporter.
  * Registered as the global logger provider twice: with `@opentelemetry/api` (pino's sender uses it) and with
  * `@opentelemetry/api-logs` (the winston transport, whose latest release 0.34 predates OpenTelemetry JS 3.0,
- * still gets its logger there; the SDK 3.x logger accepts the records it emits).
+ * still gets its logger there; the SDK 3.x logger accepts the records it emits). The SDK provider
+ * (`@opentelemetry/sdk-logs`) is built at the first `getLogger` (`LazyLoggerProvider`); the OTLP processors, whose
+ * counters are in the store from the start, are made now.
  */
-function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore, logger: TenantScopeDiagLogger): LoggerProvider | undefined {
+function buildLoggerProvider(config: TenantScopeConfig, resource: Resource, store: MetricStore, logger: TenantScopeDiagLogger): LazyLoggerProvider | undefined {
   if (config.logsExporters.length === 0) return undefined;
-  const sdkLogs = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
-  const processors: LogRecordProcessor[] = [new TenantLogRecordProcessor()];
-  for (const e of config.logsExporters) {
-    if (e === 'console') processors.push(new sdkLogs.SimpleLogRecordProcessor({ exporter: new sdkLogs.ConsoleLogRecordExporter() }));
-    else {
-      processors.push(
-        new CountingBatchLogRecordProcessor({
+  const tenantStamp = new TenantLogRecordProcessor();
+  const made: (LogRecordProcessor | 'console')[] = config.logsExporters.map((e) =>
+    e === 'console'
+      ? 'console'
+      : new CountingBatchLogRecordProcessor({
           exporter: new LazyExporter(() => buildOtlpLogExporter(config, logger)),
           store,
           target: config.otlpLogsTarget,
           ...config.batchLogRecordProcessor,
         })
-      );
-    }
-  }
-  const provider = new sdkLogs.LoggerProvider({ resource, processors });
+  );
+  const atStart = [tenantStamp, ...made.filter((p): p is LogRecordProcessor => p !== 'console')];
+  const provider = new LazyLoggerProvider(() => {
+    const sdkLogs = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
+    const processors: LogRecordProcessor[] = [
+      tenantStamp,
+      ...made.map((p) => (p === 'console' ? new sdkLogs.SimpleLogRecordProcessor({ exporter: new sdkLogs.ConsoleLogRecordExporter() }) : p)),
+    ];
+    return new sdkLogs.LoggerProvider({ resource, processors });
+  }, atStart);
   logs.setGlobalLoggerProvider(provider);
   const apiLogs = require('@opentelemetry/api-logs') as typeof import('@opentelemetry/api-logs');
   apiLogs.logs.setGlobalLoggerProvider(provider as unknown as import('@opentelemetry/api-logs').LoggerProvider);

@@ -18,8 +18,8 @@ const METRIC_EXPORTER = [
   '@opentelemetry/otlp-transformer',
 ];
 
-/** Runs test/fixtures/loaded-exporters.js to its end; returns its START / AFTER_EXPORT / EXIT lists. */
-async function run(receiver: OtlpReceiver, env: Record<string, string>): Promise<Record<string, string[]>> {
+/** Runs test/fixtures/loaded-exporters.js to its end; returns its START / AFTER_EXPORT / AFTER_LOG / EXIT lists. */
+async function run(receiver: OtlpReceiver, env: Record<string, string>, out?: string[]): Promise<Record<string, string[]>> {
   const app = await startFixture('loaded-exporters.js', {
     waitForListening: false,
     env: {
@@ -37,8 +37,9 @@ async function run(receiver: OtlpReceiver, env: Record<string, string>): Promise
   assert.deepEqual(exit, { code: 0, signal: null }, app.stderr());
   assert.equal(app.stderr(), '');
   const lists: Record<string, string[]> = {};
+  out?.push(...app.stdout().split('\n'));
   for (const line of app.stdout().split('\n')) {
-    const m = /^(START|AFTER_EXPORT|EXIT) (.*)$/.exec(line);
+    const m = /^(START|AFTER_EXPORT|AFTER_LOG|EXIT) (.*)$/.exec(line);
     if (m) lists[m[1]] = JSON.parse(m[2]) as string[];
   }
   return lists;
@@ -87,6 +88,34 @@ describe('OTLP exporters are loaded at their first export', () => {
       assert.deepEqual(lists.EXIT, union(TRACE_EXPORTER, METRIC_EXPORTER));
       assert.equal(receiver.spans.length, 3);
       assert.ok(receiver.latest('tenantscope.prices.info') !== undefined);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('the logger provider (sdk-logs) is built at the first pino record, which still carries the trace and tenant and ships', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const out: string[] = [];
+      const lists = await run(receiver, { PINO: '1', OTEL_METRICS_EXPORTER: 'none' }, out);
+      assert.deepEqual(lists.START, []);
+      assert.deepEqual(lists.AFTER_LOG, ['@opentelemetry/sdk-logs']);
+      assert.deepEqual(lists.EXIT, union(['@opentelemetry/sdk-logs', '@opentelemetry/exporter-logs-otlp-proto'], TRACE_EXPORTER));
+      const span = receiver.spans.find((s) => s.name === 'logged');
+      assert.ok(span !== undefined);
+      const lines = out.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal(lines.length, 1);
+      assert.equal(lines[0].msg, 'first line');
+      assert.equal(lines[0].trace_id, span.traceId);
+      assert.equal(lines[0].span_id, span.spanId);
+      assert.equal(lines[0].tenant_id, 'acme');
+      assert.equal(receiver.logs.length, 1);
+      const [rec] = receiver.logs;
+      assert.equal(rec.body, 'first line');
+      assert.equal(rec.traceId, span.traceId);
+      assert.equal(rec.spanId, span.spanId);
+      assert.equal(rec.attributes['tenant.id'], 'acme');
+      assert.equal(rec.attributes.step, 'first');
     } finally {
       await receiver.close();
     }
