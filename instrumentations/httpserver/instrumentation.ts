@@ -1,5 +1,5 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Histogram, type Span } from '@opentelemetry/api';
-import { RPCType, setRPCMetadata, suppressTracing, type RPCMetadata } from '@opentelemetry/core';
+import { context, propagation, ROOT_CONTEXT, type Context, SpanKind, SpanStatusCode, trace, type Histogram, type Span } from '@opentelemetry/api';
+import { getRPCMetadata, RPCType, setRPCMetadata, suppressTracing, type RPCMetadata } from '@opentelemetry/core';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { errorMonitor } from 'node:events';
@@ -22,7 +22,7 @@ import { isServerOk, requestAttributes, serverErrorType } from './utils';
 /** Node publishes this before it emits `request` on the server (`_http_server.js`, `parserOnIncoming`). */
 const REQUEST_START = 'http.server.request.start';
 const STATE = Symbol('tenantscope.httpServerRequest');
-type WithState = ServerResponse & { [STATE]?: ServerRequestState };
+type WithState = { [STATE]?: ServerRequestState };
 
 /** `Expect` values Node answers itself with `100 Continue` before it emits `request`. */
 const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
@@ -79,12 +79,14 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
     super.disable();
     if (this._subscribed !== true) return;
     unsubscribe(REQUEST_START, this._onStart);
+    process.removeListener('uncaughtExceptionMonitor', onUncaught);
     this._subscribed = false;
   }
 
   private _subscribe(): void {
     if (this._subscribed) return;
     subscribe(REQUEST_START, this._onStart);
+    process.on('uncaughtExceptionMonitor', onUncaught);
     this._subscribed = true;
   }
 
@@ -118,12 +120,18 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
         owner: this,
       };
       (response as WithState)[STATE] = state;
+      (rpc as WithState)[STATE] = state;
       // Ours first, unbound: they read the state, not the context.
       response.on('close', onClose);
       response.on(errorMonitor, onError);
       linkRequestSpan(request, span);
-      context.bind(ctx, request);
-      context.bind(ctx, response);
+      if (EXPERIMENT_EMIT) {
+        bindEmit(request, ctx);
+        bindEmit(response, ctx);
+      } else {
+        context.bind(ctx, request);
+        context.bind(ctx, response);
+      }
       config.enter(ctx);
     } catch (err) {
       warnOnce('http-server-start', `an incoming request got no server span: ${describeError(err)}`);
@@ -178,14 +186,37 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
   }
 }
 
+const EXPERIMENT_EMIT = process.env.TENANTSCOPE_EXPERIMENT_BIND === 'emit';
+/** Runs every listener of `emitter` in `ctx`: one own `emit` instead of upstream's seven patched methods. */
+function bindEmit(emitter: { emit: (...args: any[]) => boolean }, ctx: Context): void {
+  const emit = emitter.emit;
+  emitter.emit = function (this: unknown, ...args: unknown[]): boolean {
+    return context.with(ctx, emit, this, ...args);
+  };
+}
+
+/**
+ * An exception the app's code throws out of a request's handler (upstream catches it around `emit('request')`):
+ * the context active when Node reports it is the request's, so its server span records it and ends as upstream's
+ * does. A monitor only: Node's own handling (the app's `uncaughtException` listener, or exit) is unchanged.
+ */
+function onUncaught(err: unknown): void {
+  try {
+    const state = (getRPCMetadata(context.active()) as WithState | undefined)?.[STATE];
+    if (state !== undefined && !state.ended) state.owner._fail(state, err);
+  } catch {
+    // Nothing may be added to an uncaught exception.
+  }
+}
+
 /** `close` on the response: finished or aborted (upstream ends its span here too). One function for all. */
-function onClose(this: WithState): void {
+function onClose(this: ServerResponse & WithState): void {
   const state = this[STATE];
   if (state !== undefined && !state.ended) state.owner._end(this, state);
 }
 
 /** `error` on the response (errorMonitor: the app's own error handling is unchanged). */
-function onError(this: WithState, err: unknown): void {
+function onError(this: ServerResponse & WithState, err: unknown): void {
   const state = this[STATE];
   if (state !== undefined && !state.ended) state.owner._fail(state, err);
 }

@@ -60,6 +60,7 @@ function requests(agent: Agent): Sent[] {
     { method: 'GET', path: '/v1/later', headers: { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01`, 'x-tenant-id': 'acme' }, agent },
     { method: 'GET', path: '/v1/later', agent },
     { method: 'GET', path: '/v1/items/k', headers: { 'x-tenant-id': 'globex' }, agent },
+    { method: 'GET', path: '/raw/throw', headers: { 'x-tenant-id': 'acme' }, abortAfterMs: 200 },
   ];
 }
 
@@ -231,6 +232,15 @@ test('channel mode: 5xx and thrown errors are ERROR with error.type; a 404 is no
   assert.deepEqual(
     [(writeAfterEnd.attributes as Record<string, unknown>)['error.type'], (writeAfterEnd.attributes as Record<string, unknown>)['http.response.status_code']],
     ['Error', undefined]
+  );
+});
+
+test('channel mode: an exception thrown out of a plain handler is recorded on its server span, which ends with it', () => {
+  const s = shape('channel', serverSpans('channel').get(20)!);
+  const a = s.attributes as Record<string, unknown>;
+  assert.deepEqual(
+    [s.name, s.status, a['error.type'], a['http.response.status_code'], a['tenant.id'], s.events],
+    ['GET', { code: 2, message: 'handler failed' }, 'RangeError', undefined, 'acme', ['exception RangeError handler failed']]
   );
 });
 
