@@ -43,8 +43,9 @@ const SUPPRESSED = suppressTracing(ROOT_CONTEXT);
  *
  * The span ends when the response closes (finished or aborted), with the status, `http.route` and span name upstream
  * sets; an `error` on the response records the exception and ends it. Requests Node answers without emitting
- * `request` (`Expect` it handles itself, HTTP/1.1 without Host) get no span, as with upstream. A subscriber that
- * throws would surface as an uncaught exception in the app: every step is guarded here.
+ * `request` (`Expect` it handles itself, HTTP/1.1 without Host) get no span, as with upstream. An exception the
+ * handler throws is recorded on the span from `uncaughtExceptionMonitor` (upstream catches it around `emit`). A
+ * subscriber that throws would surface as an uncaught exception in the app: every step is guarded here.
  */
 export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpServerChannelInstrumentationOptions> {
   private _subscribed = false;
@@ -135,6 +136,12 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
       config.enter(ctx);
     } catch (err) {
       warnOnce('http-server-start', `an incoming request got no server span: ${describeError(err)}`);
+      // Its handler runs untraced, never in what the connection's last request left active.
+      try {
+        config.enter(ROOT_CONTEXT);
+      } catch {
+        // enter itself failed: nothing else to do.
+      }
     }
   }
 
