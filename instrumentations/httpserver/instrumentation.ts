@@ -38,8 +38,8 @@ const SUPPRESSED = suppressTracing(ROOT_CONTEXT);
  * global propagator (W3C trace context, baggage, Jaeger, the tenant header), starts the SERVER span with the
  * attributes upstream gives it (stable HTTP conventions), puts the RPC metadata instrumentation-express writes the
  * route into, and *enters* that context (`enter`: `AsyncLocalStorage.enterWith`), so the app's handler and all it
- * schedules run in it. Like upstream, listeners the app adds to the request and response run in it too
- * (`context.bind`): a body read to its `end` continues the request's trace.
+ * schedules run in it. Like upstream, listeners on the request and response run in it too (their `emit` runs in
+ * it): a body read to its `end`, which arrives in later socket reads, continues the request's trace.
  *
  * The span ends when the response closes (finished or aborted), with the status, `http.route` and span name upstream
  * sets; an `error` on the response records the exception and ends it. Requests Node answers without emitting
@@ -122,17 +122,12 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
       };
       (response as WithState)[STATE] = state;
       (rpc as WithState)[STATE] = state;
-      // Ours first, unbound: they read the state, not the context.
+      // They read the state, not the context.
       response.on('close', onClose);
       response.on(errorMonitor, onError);
       linkRequestSpan(request, span);
-      if (EXPERIMENT_EMIT) {
-        bindEmit(request, ctx);
-        bindEmit(response, ctx);
-      } else {
-        context.bind(ctx, request);
-        context.bind(ctx, response);
-      }
+      bindEmit(request, ctx);
+      bindEmit(response, ctx);
       config.enter(ctx);
     } catch (err) {
       warnOnce('http-server-start', `an incoming request got no server span: ${describeError(err)}`);
@@ -193,8 +188,12 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
   }
 }
 
-const EXPERIMENT_EMIT = process.env.TENANTSCOPE_EXPERIMENT_BIND === 'emit';
-/** Runs every listener of `emitter` in `ctx`: one own `emit` instead of upstream's seven patched methods. */
+/**
+ * Runs every listener of `emitter` in `ctx`, as upstream's `context.bind(ctx, emitter)` does for the listeners added
+ * after it: one own `emit` instead of seven patched listener methods and a wrapper per listener (measured: about a
+ * quarter of the instructions of a traced hello-world request, docs/benchmarks.md). Node's own listeners on the
+ * request and response run in `ctx` too; they start no spans.
+ */
 function bindEmit(emitter: { emit: (...args: any[]) => boolean }, ctx: Context): void {
   const emit = emitter.emit;
   emitter.emit = function (this: unknown, ...args: unknown[]): boolean {
