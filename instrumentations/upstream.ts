@@ -1,24 +1,14 @@
 import { context, SpanKind, type Span } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { AmqplibInstrumentationConfig } from '@opentelemetry/instrumentation-amqplib';
-import type { IncomingMessage } from 'node:http';
 import type { CacheTypes } from '../src/core/cache/CacheTypes';
-import { linkRequestSpan } from '../src/core/RequestSpan';
-import { ATTR_HTTP_REQUEST_BODY_SIZE, ATTR_MESSAGE_TYPE, ATTR_QUEUE_NAME, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
+import { linkRequestSpan, requestSizeAttributes } from '../src/core/RequestSpan';
+import { ATTR_MESSAGE_TYPE, ATTR_QUEUE_NAME, LOG_FIELD_TENANT_ID } from '../src/core/semconv';
 import { getTenantCell } from '../src/core/tenant/TenantCell';
 import type { OwnServers } from '../src/core/OwnServers';
 import { redisCacheResponseHook } from './redisCacheHook';
 
-/**
- * Request size for `http_request_size_bytes`, from the `content-length` header only: the body is never read or
- * listened to (a `data` listener would change the app's stream).
- */
-export function requestSizeAttributes(request: IncomingMessage): Record<string, number> {
-  const raw = request.headers['content-length'];
-  if (raw === undefined) return {};
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? { [ATTR_HTTP_REQUEST_BODY_SIZE]: n } : {};
-}
+export { requestSizeAttributes };
 
 /**
  * The `logHook` of the pino and winston instrumentations: upstream calls it for each record written while a valid
@@ -68,6 +58,8 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
       startIncomingSpanHook: requestSizeAttributes,
       requestHook: linkServerSpan,
       ignoreIncomingRequestHook: own === undefined ? undefined : (req) => own.isOwnRequest(req),
+      // Server spans from our diagnostics-channel instrumentation instead (TENANTSCOPE_HTTP_SERVER=channel).
+      disableIncomingRequestInstrumentation: o.httpServerChannel === true,
     });
   },
   undici: () => {
@@ -137,6 +129,11 @@ export interface UpstreamInstrumentationsOptions {
   enabled: readonly string[] | undefined;
   /** Names to leave off (OTEL_NODE_DISABLED_INSTRUMENTATIONS). */
   disabled: readonly string[];
+  /**
+   * True when instrumentations/httpserver/ makes the server spans (TENANTSCOPE_HTTP_SERVER=channel): upstream's
+   * http instrumentation then patches only the client side.
+   */
+  httpServerChannel?: boolean;
   /** Our own servers, whose requests the HTTP instrumentation ignores. */
   ownServers?: OwnServers;
   /** True when a logs exporter is on: pino and winston records go to the logs SDK as well as to their outputs. */

@@ -37,6 +37,7 @@ import {
 import { ConnectionsInstrumentation } from '../instrumentations/connections/instrumentation';
 import { DbPoolsInstrumentation } from '../instrumentations/dbpools/instrumentation';
 import { GenAIInstrumentation } from '../instrumentations/genai/instrumentation';
+import { HttpServerChannelInstrumentation } from '../instrumentations/httpserver/instrumentation';
 import { upstreamInstrumentationFactories } from '../instrumentations/upstream';
 import { CountingBatchLogRecordProcessor } from '../processors/CountingBatchLogRecordProcessor';
 import { DependencyMetricsSpanProcessor } from '../processors/DependencyMetricsSpanProcessor';
@@ -137,7 +138,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const internalHosts = new HostPolicy(config.baggageHosts);
   const ownServers = new OwnServers();
 
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints, internalHosts));
   // errors_total names an escaped exception by its class, which the SDK's exception event does not keep.
   captureExceptionClasses();
@@ -278,13 +280,26 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     enabled: config.enabledInstrumentations,
     disabled: config.disabledInstrumentations,
     ownServers,
+    httpServerChannel: config.httpServer === 'channel',
     cacheTypes: caches.types,
     logSending: loggerProvider !== undefined,
   })) {
     if (f.loadOn.length === 0) atStart.push(f.create());
     else firstRequire.on(f.loadOn, () => register([f.create()]));
   }
-  if (instrumentationEnabled(config, 'http')) atStart.push(new ConnectionsInstrumentation({ store, tenants, serviceName }));
+  if (instrumentationEnabled(config, 'http')) {
+    atStart.push(new ConnectionsInstrumentation({ store, tenants, serviceName }));
+    // A channel subscription costs nothing until a server receives a request: it is made at start.
+    if (config.httpServer === 'channel') {
+      atStart.push(
+        new HttpServerChannelInstrumentation({
+          enter: (ctx) => void contextManager.attach(ctx),
+          ownServers,
+          recordDuration: config.upstreamMetrics,
+        })
+      );
+    }
+  }
   atStart.push(
     new GenAIInstrumentation({
       prices,

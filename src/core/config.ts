@@ -93,6 +93,12 @@ export interface TenantScopeConfig {
    * already derive (http/undici request durations, pg operation duration). Off by default: work done twice.
    */
   readonly upstreamMetrics: boolean;
+  /**
+   * TENANTSCOPE_HTTP_SERVER: who makes the HTTP server spans. `channel`: our instrumentation on Node's
+   * `http.server.request.start` diagnostics channel (instrumentations/httpserver/); `upstream`: instrumentation-http's
+   * wrapper around `Server.prototype.emit`. The client side is upstream's either way.
+   */
+  readonly httpServer: HttpServerMode;
   /** How a Redis key names its cache type: literal text, one `{type}`, `*` wildcards. */
   readonly cacheTypePattern: string;
   /** Distinct cache types before later ones fold into `_OTHER`. */
@@ -199,6 +205,11 @@ function isHttpUrl(v: string): boolean {
 /**
  * Parses the environment. Never throws: a bad value logs one line naming the variable and takes the default.
  */
+/** TENANTSCOPE_HTTP_SERVER values. */
+export const HTTP_SERVER_MODES = ['channel', 'upstream'] as const;
+export type HttpServerMode = (typeof HTTP_SERVER_MODES)[number];
+const DEFAULT_HTTP_SERVER: HttpServerMode = 'channel';
+
 export function loadConfig(env: Env = process.env): TenantScopeConfig {
   const tracesExporters = list(env, 'OTEL_TRACES_EXPORTER', ['otlp'], ['otlp', 'console', 'none']).filter(
     (e): e is 'otlp' | 'console' => e !== 'none'
@@ -277,6 +288,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     modelHosts: modelHostPatterns(env, 'TENANTSCOPE_MODEL_HOSTS', true),
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     upstreamMetrics: bool(env, 'TENANTSCOPE_UPSTREAM_METRICS', false),
+    httpServer: oneOf(env, 'TENANTSCOPE_HTTP_SERVER', DEFAULT_HTTP_SERVER, HTTP_SERVER_MODES),
     maxLabelValues: int(env, 'TENANTSCOPE_MAX_LABEL_VALUES', 50, 1, 10_000),
     queueDepthTimeoutMs: int(env, 'TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 1000, 10, 60_000),
     modelBodyTimeoutMs: int(env, 'TENANTSCOPE_MODEL_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),

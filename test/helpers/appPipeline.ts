@@ -2,8 +2,9 @@
  * A small chat service instrumented in-process by the whole tenantscope pipeline, built as src/sdk.ts builds it:
  * the tenant propagator over W3C trace context and baggage, a real TracerProvider (always-record sampler around
  * parent-based always-on) with the tenant processor and the local-trace processor feeding the RED and model-usage
- * metric processors and a batch export processor (to an in-memory exporter instead of OTLP), the upstream http
- * and undici instrumentations, and the GenAI instrumentation.
+ * metric processors and a batch export processor (to an in-memory exporter instead of OTLP), the HTTP server
+ * instrumentation on diagnostics channels, the upstream http (client side) and undici instrumentations, and the
+ * GenAI instrumentation.
  *
  * The app is a real node:http server. `GET /chat` calls an internal service over fetch (`GET /echo` on a second
  * node:http server, which records the trace and baggage headers it receives) and then the loopback provider peer
@@ -29,6 +30,7 @@ import {
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GenAIInstrumentation } from '../../instrumentations/genai/instrumentation';
+import { HttpServerChannelInstrumentation } from '../../instrumentations/httpserver/instrumentation';
 import { createUpstreamInstrumentations } from '../../instrumentations/upstream';
 import { LocalTraceSpanProcessor } from '../../processors/LocalTraceSpanProcessor';
 import { ModelUsageSpanProcessor } from '../../processors/ModelUsageSpanProcessor';
@@ -169,7 +171,9 @@ export async function startAppPipeline(): Promise<AppPipeline> {
   trace.setGlobalTracerProvider(tracerProvider);
   const disable = registerInstrumentations({
     instrumentations: [
-      ...createUpstreamInstrumentations({ enabled: ['http', 'undici'], disabled: [] }),
+      // Server spans from the diagnostics-channel instrumentation, as src/sdk.ts builds them by default.
+      ...createUpstreamInstrumentations({ enabled: ['http', 'undici'], disabled: [], httpServerChannel: true }),
+      new HttpServerChannelInstrumentation({ enter: (ctx) => void contextManager.attach(ctx) }),
       new GenAIInstrumentation({ modelEndpoints, openaiUsageHosts: [peerHost] }),
     ],
     tracerProvider,

@@ -47,6 +47,7 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.equal(c.maxErrorTypes, 100);
   assert.deepEqual(c.baggageHosts, ['private']);
   assert.equal(c.upstreamMetrics, false);
+  assert.equal(c.httpServer, 'channel');
   assert.equal(c.maxLabelValues, 50);
   assert.equal(c.queueDepthTimeoutMs, 1000);
 });
@@ -114,6 +115,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['TENANTSCOPE_BAGGAGE_HOSTS', 'http://evil/', 'baggageHosts'],
   ['OTEL_LOGS_EXPORTER', 'fluentd', 'logsExporters'],
   ['TENANTSCOPE_UPSTREAM_METRICS', 'yes please', 'upstreamMetrics'],
+  ['TENANTSCOPE_HTTP_SERVER', 'patched', 'httpServer'],
   ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'grpc', 'otlpLogsProtocol'],
   ['OTEL_BLRP_SCHEDULE_DELAY', '0', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
@@ -266,4 +268,12 @@ test('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE is taken in any case whe
     'cumulative'
   );
   assert.deepEqual(warnings, []);
+});
+
+test('TENANTSCOPE_HTTP_SERVER picks who makes the HTTP server spans; a bad value is one warning and the default', () => {
+  assert.equal(loadConfig({ TENANTSCOPE_HTTP_SERVER: 'upstream' }).httpServer, 'upstream');
+  assert.equal(loadConfig({ TENANTSCOPE_HTTP_SERVER: 'Channel' }).httpServer, 'channel');
+  warnings.length = 0;
+  assert.equal(loadConfig({ TENANTSCOPE_HTTP_SERVER: 'emit' }).httpServer, 'channel');
+  assert.deepEqual(warnings, ['tenantscope: TENANTSCOPE_HTTP_SERVER="emit" is not one of channel, upstream; using "channel"']);
 });

@@ -21,6 +21,7 @@ import { ModelUsageSpanProcessor } from '../../processors/ModelUsageSpanProcesso
 import { RedMetricsSpanProcessor } from '../../processors/RedMetricsSpanProcessor';
 import { TenantSpanProcessor } from '../../processors/TenantSpanProcessor';
 import * as ModelCallModule from '../../src/core/ModelCall';
+import * as RequestSpanModule from '../../src/core/RequestSpan';
 import {
   ATTR_GEN_AI_RESPONSE_FINISH_REASONS,
   ATTR_MODEL_STREAM_END,
@@ -279,6 +280,21 @@ test('RED metrics that throw on a server span skip only that span; its model met
   assert.equal(fault.fired, 1);
   assert.deepEqual(log.take(), [line('RED metrics skipped a span')]);
   assert.deepEqual(app.telemetry(T), adjust(chat(3), { spanCalls: { 'SERVER GET': 5 }, requests: { '/chat': 2 } }));
+});
+
+// ---- HTTP server instrumentation (diagnostics channel) ----------------------------------------------------------
+
+test('the server-span subscriber throwing serves that request untraced and the next ones with their server spans', async () => {
+  const T = 'http-server-fault';
+  const fault = throwOnce(RequestSpanModule, 'requestSizeAttributes', {
+    when: ([request]) => (request as { headers: Record<string, unknown> }).headers['x-tenant-id'] === T,
+  });
+  assert.deepEqual(await app.request('/chat', T, 3), [CHAT_OK, CHAT_OK, CHAT_OK]);
+  await app.settle();
+  assert.equal(fault.fired, 1);
+  assert.deepEqual(log.take(), [line('an incoming request got no server span')]);
+  // The first request has no server span and no tenant in its context: none of its spans count for T.
+  assert.deepEqual(app.telemetry(T), chat(2));
 });
 
 // ---- propagator ------------------------------------------------------------------------------------------------
