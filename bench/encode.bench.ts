@@ -17,7 +17,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { CollectingProcessor, emit, gc, median, prng, type BenchRow } from './harness';
-import { LeanTraceEncoder } from './LeanTraceEncoder';
+import { LeanTraceEncoder } from '../src/export/LeanTraceEncoder';
 
 const REQUESTS = Number(process.env.BENCH_ENCODE_REQUESTS ?? 3000);
 const BATCH = 512;

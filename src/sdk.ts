@@ -60,6 +60,7 @@ import { Deadline } from './core/export/Deadline';
 import { ExportGuard } from './core/export/ExportGuard';
 import { installGuardedTransport } from './core/export/GuardedHttpTransport';
 import { installExemplarSerializer } from './export/ExemplarSerializer';
+import { installLeanTraceSerializer } from './export/LeanTraceEncoder';
 import {
   METRIC_EXPORT_POINTS,
   METRIC_EXPORT_POINTS_ATTEMPTED,
@@ -256,6 +257,10 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
         })
       );
       installGuardedTransport(exporter, guard);
+      if (config.otlpTracesProtocol === 'http/protobuf' && config.otlpTraceEncoder === 'lean') {
+        const { ProtobufTraceSerializer } = require('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
+        installLeanTraceSerializer(exporter, ProtobufTraceSerializer);
+      }
       exportProcessors.push(new BatchExportSpanProcessor({ exporter, guard, store, deadline, ...config.batchSpanProcessor }));
     }
   }

@@ -10,7 +10,7 @@ import { TraceState } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { LeanTraceEncoder } from '../../bench/LeanTraceEncoder';
+import { LeanTraceEncoder } from '../../src/export/LeanTraceEncoder';
 import { buildEncodeSpans } from '../../bench/encode.bench';
 import { CollectingProcessor } from '../../bench/harness';
 import { decodeTraceRequest } from '../helpers/otlpReceiver';

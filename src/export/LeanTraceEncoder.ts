@@ -1,19 +1,25 @@
 /**
- * A PROTOTYPE, measured in bench/encode.bench.ts and not wired into the export path (issue 11 defers that until the
- * export path of issue 12 lands): OTLP/protobuf `ExportTraceServiceRequest` bytes for a batch of spans, identical
- * byte for byte to `@opentelemetry/otlp-transformer` 0.301's `ProtobufTraceSerializer` (test/unit/leanTraceEncoder.test.ts
- * compares them and decodes both with the OTLP message definitions).
+ * The serializer of tenantscope's OTLP/protobuf trace exporter (issue 11, "Encoding"): `ExportTraceServiceRequest`
+ * bytes for a batch of spans, identical byte for byte to `@opentelemetry/otlp-transformer` 0.301's
+ * `ProtobufTraceSerializer` (test/unit/leanTraceEncoder.test.ts compares them on spans the real SDK made through
+ * tenantscope, and decodes both with the OTLP message definitions), for about a third of its CPU
+ * (bench/encode.bench.ts). `installLeanTraceSerializer` puts it inside the upstream http/protobuf exporter, in place
+ * of upstream's `serializeRequest` only; `TENANTSCOPE_OTLP_TRACE_ENCODER=upstream` leaves upstream's.
  *
  * What it does differently from upstream's serializer, which already writes straight from `ReadableSpan`s:
  * - one pass: upstream walks every span twice (a size-estimating pass, then the writing pass); this writes into one
- *   buffer kept across exports, growing it when needed, and back-patches each message length (a one-byte
- *   reservation, shifted when the length needs more, as upstream's writer does too);
+ *   scratch buffer kept across exports (as large as the largest batch so far), growing it when needed, and
+ *   back-patches each message length (a one-byte reservation, shifted when the length needs more, as upstream's
+ *   writer does too); the request is a copy of the written bytes, so nothing the transport still holds (a retry,
+ *   a gzip on the thread pool) is ever overwritten by the next batch;
  * - strings that repeat on every span (attribute keys, span names, scope names, short values such as `GET` or
- *   `postgresql`) are UTF-8 encoded once and copied, in a bounded cache;
+ *   `postgresql`) are UTF-8 encoded once and copied, from a bounded cache keyed by the string itself (a string's
+ *   UTF-8 bytes depend on nothing else, so a cached entry is always right);
  * - trace and span ids go from hex straight into the buffer (upstream allocates a Uint8Array per id).
  */
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { debug, describeError, warnOnce } from '../core/log';
 
 /** Strings longer than this are encoded each time (URLs, ids, statements rarely repeat). */
 const CACHE_MAX_STRING = 64;
@@ -34,8 +40,18 @@ export class LeanTraceEncoder {
   private readonly _strings = new Map<string, Uint8Array>();
   private readonly _encoder = new TextEncoder();
 
-  /** The request bytes for `spans`; a view of the encoder's buffer, valid until the next call. */
+  /** The request bytes for `spans` (a fresh array the caller owns). */
   encode(spans: readonly ReadableSpan[]): Uint8Array {
+    this._write(spans);
+    return this._buf.slice(0, this._pos);
+  }
+
+  /** Number of strings in the cache (bounded by {@link CACHE_MAX_ENTRIES}). */
+  get cachedStrings(): number {
+    return this._strings.size;
+  }
+
+  private _write(spans: readonly ReadableSpan[]): void {
     this._pos = 0;
     // Group by resource, then scope, in first-seen order (what upstream's Maps give).
     const resources = new Map<Resource, Map<Scope, ReadableSpan[]>>();
@@ -76,7 +92,6 @@ export class LeanTraceEncoder {
       }
       this._end(rs);
     }
-    return this._buf.subarray(0, this._pos);
   }
 
   private _scope(scope: Scope): void {
@@ -345,6 +360,9 @@ export class LeanTraceEncoder {
 
   /** A hex id (trace or span) as its bytes, with their length. */
   private _hex(hex: string): void {
+    // Upstream throws on an odd length (a fractional Uint8Array length): so does this, and the fallback then
+    // runs upstream's serializer, which fails the export as it always did.
+    if ((hex.length & 1) !== 0) throw new RangeError(`an id of odd length (${hex.length} hex digits)`);
     const n = hex.length >>> 1;
     this._room(n + 1);
     const b = this._buf;
@@ -394,3 +412,40 @@ function nibble(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   return c - 55;
 }
+
+/** What the upstream OTLP exporters' delegate calls (`ISerializer` of otlp-transformer 0.301). */
+interface TraceSerializer {
+  serializeRequest(spans: ReadableSpan[]): Uint8Array | undefined;
+  deserializeResponse(data: Uint8Array): unknown;
+}
+
+/**
+ * Replaces `serializeRequest` of an upstream OTLP/HTTP protobuf trace exporter (`_delegate._serializer`,
+ * otlp-exporter-base 0.301) with a {@link LeanTraceEncoder}; `deserializeResponse` stays upstream's, so partial
+ * success is read as before. A batch the encoder fails on is serialized by upstream (one warning for the process,
+ * nothing lost). Returns false, changing nothing, when the exporter has another shape or its serializer is not
+ * `expected` (upstream's `ProtobufTraceSerializer`, the one whose bytes this encoder reproduces).
+ */
+export function installLeanTraceSerializer(exporter: object, expected: TraceSerializer): boolean {
+  const delegate = (exporter as { _delegate?: { _serializer?: TraceSerializer } })._delegate;
+  const inner = delegate?._serializer;
+  if (delegate === undefined || inner !== expected || typeof inner.serializeRequest !== 'function') {
+    debug("the OTLP trace exporter has an unexpected shape or serializer; its spans are encoded by upstream's serializer");
+    return false;
+  }
+  const encoder = new LeanTraceEncoder();
+  delegate._serializer = {
+    serializeRequest: (spans) => {
+      try {
+        return encoder.encode(spans);
+      } catch (err) {
+        warnOnce('lean-trace-encoder', `the lean OTLP trace encoder failed (${describeError(err)}); upstream's serializer encodes such batches`);
+        debug(`lean OTLP trace encoder: a batch of ${spans.length} spans encoded by upstream's serializer instead`);
+        return inner.serializeRequest(spans);
+      }
+    },
+    deserializeResponse: (data) => inner.deserializeResponse(data),
+  };
+  return true;
+}
+
