@@ -358,16 +358,17 @@ export class LeanTraceEncoder {
     this._fixed32(high);
   }
 
-  /** A hex id (trace or span) as its bytes, with their length. */
+  /**
+   * A hex id (trace or span) as its bytes, with their length. An odd trailing digit is left out, as upstream's
+   * `hexToBinary` leaves it (its Uint8Array of length `length / 2` truncates, and the write past its end is lost);
+   * a character that is not a hex digit gives the byte upstream's gives.
+   */
   private _hex(hex: string): void {
-    // Upstream throws on an odd length (a fractional Uint8Array length): so does this, and the fallback then
-    // runs upstream's serializer, which fails the export as it always did.
-    if ((hex.length & 1) !== 0) throw new RangeError(`an id of odd length (${hex.length} hex digits)`);
     const n = hex.length >>> 1;
-    this._room(n + 1);
+    this._varint(n);
+    this._room(n);
     const b = this._buf;
-    b[this._pos++] = n;
-    for (let i = 0; i < hex.length; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+    for (let i = 0; i < 2 * n; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
   }
 
   private _string(s: string): void {
