@@ -127,7 +127,7 @@ function main(): void {
   }
   const cases: [string, () => number][] = [
     ['upstream ProtobufTraceSerializer', () => list.reduce((n, b) => n + ProtobufTraceSerializer.serializeRequest(b)!.length, 0)],
-    ['lean encoder (prototype)', () => list.reduce((n, b) => n + lean.encode(b).length, 0)],
+    ['lean encoder (src/export)', () => list.reduce((n, b) => n + lean.encode(b).length, 0)],
   ];
   for (let w = 0; w < 3; w++) for (const [, run] of cases) run();
   const samples = new Map<string, number[]>(cases.map(([n]) => [n, []]));
@@ -145,7 +145,7 @@ function main(): void {
     return { bench: 'encode', case: name, value: v, unit: 'ns/span', ratio: v / base, ratioTo: 'vs upstream' };
   });
   emit({
-    title: 'OTLP/protobuf trace encoding: upstream serializer vs lean encoder prototype (same spans, same bytes)',
+    title: 'OTLP/protobuf trace encoding: upstream serializer vs the lean encoder (same spans, same bytes)',
     rows,
     notes: [
       `${spans.length} spans (${REQUESTS} requests × server + pg + redis), batches of ${BATCH}, ${(bytes / spans.length).toFixed(0)} bytes per span on the wire; identical bytes checked for every batch before timing.`,

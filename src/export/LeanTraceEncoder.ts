@@ -82,13 +82,13 @@ export class LeanTraceEncoder {
         const schema = list[0].instrumentationScope.schemaUrl;
         if (schema) {
           this._tag(3, 2);
-          this._string(schema);
+          this._text(schema);
         }
         this._end(ss);
       }
       if (resource.schemaUrl) {
         this._tag(3, 2);
-        this._string(resource.schemaUrl);
+        this._text(resource.schemaUrl);
       }
       this._end(rs);
     }
@@ -123,7 +123,7 @@ export class LeanTraceEncoder {
     const traceState = ctx.traceState?.serialize();
     if (traceState) {
       this._tag(3, 2);
-      this._string(traceState);
+      this._text(traceState);
     }
     const parent = span.parentSpanContext;
     if (parent?.spanId) {
@@ -168,7 +168,7 @@ export class LeanTraceEncoder {
       const ts = link.context.traceState?.serialize();
       if (ts) {
         this._tag(3, 2);
-        this._string(ts);
+        this._text(ts);
       }
       if (link.attributes) this._attributes(link.attributes, 4);
       this._tag(5, 0);
@@ -183,7 +183,7 @@ export class LeanTraceEncoder {
     const st = this._begin();
     if (span.status.message) {
       this._tag(2, 2);
-      this._string(span.status.message);
+      this._text(span.status.message);
     }
     this._tag(3, 0);
     this._varint(span.status.code);
@@ -212,7 +212,7 @@ export class LeanTraceEncoder {
     const t = typeof value;
     if (t === 'string') {
       this._tag(1, 2);
-      this._string(value as string);
+      this._text(value as string);
     } else if (t === 'boolean') {
       this._tag(2, 0);
       this._varint(value ? 1 : 0);
@@ -371,40 +371,54 @@ export class LeanTraceEncoder {
     for (let i = 0; i < 2 * n; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
   }
 
+  /** A name or key (they repeat on every span): its UTF-8 bytes from the cache. */
   private _string(s: string): void {
-    if (s.length <= CACHE_MAX_STRING) {
-      let bytes = this._strings.get(s);
-      if (bytes === undefined) {
-        if (this._strings.size >= CACHE_MAX_ENTRIES) this._strings.clear();
-        bytes = this._encoder.encode(s);
-        this._strings.set(s, bytes);
-      }
-      this._varint(bytes.length);
-      this._room(bytes.length);
-      this._buf.set(bytes, this._pos);
-      this._pos += bytes.length;
+    if (s.length > CACHE_MAX_STRING) {
+      this._text(s);
       return;
     }
-    // Long strings: ASCII straight in, anything else through the encoder (its length is not s.length).
-    let ascii = true;
-    for (let i = 0; i < s.length; i++) {
-      if (s.charCodeAt(i) > 127) {
-        ascii = false;
-        break;
-      }
+    let bytes = this._strings.get(s);
+    if (bytes === undefined) {
+      if (this._strings.size >= CACHE_MAX_ENTRIES) this._strings.clear();
+      bytes = this._encoder.encode(s);
+      this._strings.set(s, bytes);
     }
-    if (ascii) {
-      this._varint(s.length);
-      this._room(s.length);
-      const b = this._buf;
-      for (let i = 0; i < s.length; i++) b[this._pos++] = s.charCodeAt(i);
-      return;
-    }
-    const bytes = this._encoder.encode(s);
     this._varint(bytes.length);
     this._room(bytes.length);
     this._buf.set(bytes, this._pos);
     this._pos += bytes.length;
+  }
+
+  /** A value (paths, ids, tenants rarely repeat): ASCII straight in, anything else encoded into the buffer. */
+  private _text(s: string): void {
+    const len = s.length;
+    let i = 0;
+    while (i < len && s.charCodeAt(i) < 128) i++;
+    if (i === len) {
+      this._varint(len);
+      this._room(len);
+      const b = this._buf;
+      let p = this._pos;
+      for (let k = 0; k < len; k++) b[p++] = s.charCodeAt(k);
+      this._pos = p;
+      return;
+    }
+    // UTF-8 length: 1 byte per ASCII unit, 2 below U+0800, 4 per valid surrogate pair, 3 otherwise (a lone
+    // surrogate becomes U+FFFD, 3 bytes, as TextEncoder writes it).
+    let n = i;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < len && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        n += 4;
+        i++;
+      } else n += 3;
+    }
+    this._varint(n);
+    this._room(n);
+    this._encoder.encodeInto(s, this._buf.subarray(this._pos, this._pos + n));
+    this._pos += n;
   }
 }
 
