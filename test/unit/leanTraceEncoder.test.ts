@@ -383,8 +383,13 @@ test('the string cache stays bounded and a cached string always writes its own b
   const tracer = provider.getTracer('cache-test');
   // Strings a cache keyed by anything but the exact string would confuse: NFC and NFD forms of one text, lone
   // surrogates (both written as U+FFFD), 64 and 65 units (the cache's limit) of ASCII and of emoji.
+  // Unpaired surrogates in every position, and the 1/2/3/4-byte UTF-8 boundaries, for the values written uncached.
   const tricky = ['é', 'e\u0301', '\uD800', '\uDFFF', 'ß', 'SS', 'a'.repeat(64), 'a'.repeat(65), '🚀'.repeat(32), '🚀'.repeat(33)];
+  const surrogates = ['\uD800a', '\uDC00\uD800', 'a\uD83D', '\uD83D\uD83D\uDE80', '\u007F\u0080\u07FF\u0800\uFFFF', 'x'.repeat(70) + '\uD800'];
   for (const t of tricky) tracer.startSpan(t, { attributes: { [t]: t, arr: [t, t] } }).end();
+  for (const t of surrogates) tracer.startSpan(t, { attributes: { [t]: t, arr: [t, t] } }).end();
+  same(collector.spans.slice(tricky.length), new LeanTraceEncoder());
+  collector.spans.length = tricky.length;
   // More distinct short strings than the cache holds (4096): names, keys and values.
   for (let i = 0; i < 3000; i++) tracer.startSpan(`name-${i}`, { attributes: { [`key-${i}`]: `value-${i}`, shared: 'same' } }).end();
   const encoder = new LeanTraceEncoder();
