@@ -11,6 +11,12 @@
  *
  * CPU time (`process.threadCpuUsage`) per span, median of BENCH_ROUNDS (15) interleaved rounds.
  * `npx node --expose-gc build/bench/encode.bench.js`.
+ *
+ * Instructions instead of time (the machine is shared): `BENCH_ENCODE_ONLY=none|lean|upstream` builds
+ * BENCH_ENCODE_BATCHES (40) batches of 513 fresh spans one after the other (so the live heap stays small, as in
+ * a server) and encodes each with that serializer only, from a cold start; run it under
+ * `valgrind --tool=callgrind` and subtract the `none` run's instructions from the others:
+ * `BENCH_ENCODE_ONLY=lean valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p "$(npx node -p process.execPath)" build/bench/encode.bench.js`.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -24,8 +30,8 @@ const BATCH = 512;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 
 /** One resource, three scopes, a server span and two client spans per request, as the hello/pg+redis servers make. */
-export function buildEncodeSpans(requests = REQUESTS): ReadableSpan[] {
-  const rand = prng(11);
+export function buildEncodeSpans(requests = REQUESTS, seed = 11): ReadableSpan[] {
+  const rand = prng(seed);
   const collector = new CollectingProcessor();
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
@@ -154,4 +160,22 @@ function main(): void {
   });
 }
 
-if (require.main === module) main();
+/** Cold start to steady state, one serializer, fresh spans per batch: for callgrind (see the header). */
+function encodeOnly(mode: string): void {
+  const batches = Number(process.env.BENCH_ENCODE_BATCHES ?? 40);
+  const lean = new LeanTraceEncoder();
+  let bytes = 0;
+  let spans = 0;
+  for (let i = 0; i < batches; i++) {
+    const batch = buildEncodeSpans(171, 11 + i);
+    spans += batch.length;
+    if (mode === 'lean') bytes += lean.encode(batch).length;
+    else if (mode === 'upstream') bytes += ProtobufTraceSerializer.serializeRequest(batch)!.length;
+  }
+  console.log(`${mode}: ${batches} batches, ${spans} spans, ${bytes} bytes`);
+}
+
+if (require.main === module) {
+  if (process.env.BENCH_ENCODE_ONLY !== undefined) encodeOnly(process.env.BENCH_ENCODE_ONLY);
+  else main();
+}
