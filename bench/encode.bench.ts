@@ -1,8 +1,8 @@
 /**
  * OTLP/protobuf trace encoding (issue 11, "Encoding"): upstream's `ProtobufTraceSerializer` (otlp-transformer 0.301,
- * what the OTLP/protobuf trace exporter runs on every batch) against the prototype in bench/LeanTraceEncoder.ts, on
- * the same batches of real SDK spans. The prototype is not wired into the export path; this measures whether it is
- * worth wiring in once issue 12's export path lands.
+ * what upstream's OTLP/protobuf trace exporter runs on every batch) against tenantscope's encoder,
+ * src/export/LeanTraceEncoder.ts (the serializer of that exporter under tenantscope unless
+ * TENANTSCOPE_OTLP_TRACE_ENCODER=upstream), on the same batches of real SDK spans.
  *
  * Spans: per request one HTTP server span with the attributes instrumentation-http 0.301 sets (stable semconv) and
  * tenant.id, one pg client span and one ioredis client span, three instrumentation scopes, one resource with the
