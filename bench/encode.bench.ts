@@ -1,8 +1,8 @@
 /**
  * OTLP/protobuf trace encoding (issue 11, "Encoding"): upstream's `ProtobufTraceSerializer` (otlp-transformer 0.301,
- * what the OTLP/protobuf trace exporter runs on every batch) against the prototype in bench/LeanTraceEncoder.ts, on
- * the same batches of real SDK spans. The prototype is not wired into the export path; this measures whether it is
- * worth wiring in once issue 12's export path lands.
+ * what upstream's OTLP/protobuf trace exporter runs on every batch) against tenantscope's encoder,
+ * src/export/LeanTraceEncoder.ts (the serializer of that exporter under tenantscope unless
+ * TENANTSCOPE_OTLP_TRACE_ENCODER=upstream), on the same batches of real SDK spans.
  *
  * Spans: per request one HTTP server span with the attributes instrumentation-http 0.301 sets (stable semconv) and
  * tenant.id, one pg client span and one ioredis client span, three instrumentation scopes, one resource with the
@@ -11,21 +11,27 @@
  *
  * CPU time (`process.threadCpuUsage`) per span, median of BENCH_ROUNDS (15) interleaved rounds.
  * `npx node --expose-gc build/bench/encode.bench.js`.
+ *
+ * Instructions instead of time (the machine is shared): `BENCH_ENCODE_ONLY=none|lean|upstream` builds
+ * BENCH_ENCODE_BATCHES (40) batches of 513 fresh spans one after the other (so the live heap stays small, as in
+ * a server) and encodes each with that serializer only, from a cold start; run it under
+ * `valgrind --tool=callgrind` and subtract the `none` run's instructions from the others:
+ * `BENCH_ENCODE_ONLY=lean valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p "$(npx node -p process.execPath)" build/bench/encode.bench.js`.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { CollectingProcessor, emit, gc, median, prng, type BenchRow } from './harness';
-import { LeanTraceEncoder } from './LeanTraceEncoder';
+import { LeanTraceEncoder } from '../src/export/LeanTraceEncoder';
 
 const REQUESTS = Number(process.env.BENCH_ENCODE_REQUESTS ?? 3000);
 const BATCH = 512;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 
 /** One resource, three scopes, a server span and two client spans per request, as the hello/pg+redis servers make. */
-export function buildEncodeSpans(requests = REQUESTS): ReadableSpan[] {
-  const rand = prng(11);
+export function buildEncodeSpans(requests = REQUESTS, seed = 11): ReadableSpan[] {
+  const rand = prng(seed);
   const collector = new CollectingProcessor();
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
@@ -127,7 +133,7 @@ function main(): void {
   }
   const cases: [string, () => number][] = [
     ['upstream ProtobufTraceSerializer', () => list.reduce((n, b) => n + ProtobufTraceSerializer.serializeRequest(b)!.length, 0)],
-    ['lean encoder (prototype)', () => list.reduce((n, b) => n + lean.encode(b).length, 0)],
+    ['lean encoder (src/export)', () => list.reduce((n, b) => n + lean.encode(b).length, 0)],
   ];
   for (let w = 0; w < 3; w++) for (const [, run] of cases) run();
   const samples = new Map<string, number[]>(cases.map(([n]) => [n, []]));
@@ -145,7 +151,7 @@ function main(): void {
     return { bench: 'encode', case: name, value: v, unit: 'ns/span', ratio: v / base, ratioTo: 'vs upstream' };
   });
   emit({
-    title: 'OTLP/protobuf trace encoding: upstream serializer vs lean encoder prototype (same spans, same bytes)',
+    title: 'OTLP/protobuf trace encoding: upstream serializer vs the lean encoder (same spans, same bytes)',
     rows,
     notes: [
       `${spans.length} spans (${REQUESTS} requests × server + pg + redis), batches of ${BATCH}, ${(bytes / spans.length).toFixed(0)} bytes per span on the wire; identical bytes checked for every batch before timing.`,
@@ -154,4 +160,22 @@ function main(): void {
   });
 }
 
-if (require.main === module) main();
+/** Cold start to steady state, one serializer, fresh spans per batch: for callgrind (see the header). */
+function encodeOnly(mode: string): void {
+  const batches = Number(process.env.BENCH_ENCODE_BATCHES ?? 40);
+  const lean = new LeanTraceEncoder();
+  let bytes = 0;
+  let spans = 0;
+  for (let i = 0; i < batches; i++) {
+    const batch = buildEncodeSpans(171, 11 + i);
+    spans += batch.length;
+    if (mode === 'lean') bytes += lean.encode(batch).length;
+    else if (mode === 'upstream') bytes += ProtobufTraceSerializer.serializeRequest(batch)!.length;
+  }
+  console.log(`${mode}: ${batches} batches, ${spans} spans, ${bytes} bytes`);
+}
+
+if (require.main === module) {
+  if (process.env.BENCH_ENCODE_ONLY !== undefined) encodeOnly(process.env.BENCH_ENCODE_ONLY);
+  else main();
+}

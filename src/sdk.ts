@@ -569,6 +569,11 @@ function buildOtlpTraceExporter(config: TenantScopeConfig, guard: ExportGuard, l
     })
   );
   guardedTransport().installGuardedTransport(exporter, guard);
+  if (config.otlpTracesProtocol === 'http/protobuf' && config.otlpTraceEncoder === 'lean') {
+    const { ProtobufTraceSerializer } = require('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
+    const { installLeanTraceSerializer } = require('./export/LeanTraceEncoder') as typeof import('./export/LeanTraceEncoder');
+    installLeanTraceSerializer(exporter, ProtobufTraceSerializer);
+  }
   return exporter;
 }
 

@@ -32,6 +32,11 @@ export interface TenantScopeConfig {
   /** `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (cumulative, delta, lowmemory) of the OTLP metric exporter. */
   readonly otlpMetricsTemporality: 'cumulative' | 'delta' | 'lowmemory';
   readonly otlpLogsProtocol: OtlpProtocol;
+  /**
+   * `TENANTSCOPE_OTLP_TRACE_ENCODER`: what writes OTLP/protobuf trace requests: `lean` (tenantscope's encoder,
+   * src/export/LeanTraceEncoder.ts, the same bytes for less CPU) or `upstream` (otlp-transformer's serializer).
+   */
+  readonly otlpTraceEncoder: 'lean' | 'upstream';
   /** The OTLP logs URL as it may appear in a log line: scheme, host and path only (no credentials, no query). */
   readonly otlpLogsTarget: string;
   readonly prometheusHost: string;
@@ -263,6 +268,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
       : 'cumulative',
     logsExporters: [...new Set(logsExporters)],
     otlpLogsProtocol: protocol(env, 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', otlpProtocol),
+    otlpTraceEncoder: oneOf<'lean' | 'upstream'>(env, 'TENANTSCOPE_OTLP_TRACE_ENCODER', 'lean', TRACE_ENCODERS),
     otlpLogsTarget: logsTarget(otlpLogsUrl),
     prometheusHost: str(env, 'OTEL_EXPORTER_PROMETHEUS_HOST') ?? '0.0.0.0',
     prometheusPort: int(env, 'OTEL_EXPORTER_PROMETHEUS_PORT', 9464, 0, 65535),
@@ -351,6 +357,7 @@ function integrations(env: Env): IntegrationRule[] {
 }
 
 const PROTOCOLS = ['http/protobuf', 'http/json'];
+const TRACE_ENCODERS = ['lean', 'upstream'];
 
 /**
  * `OTEL_LOGS_EXPORTER` when unset: ship logs only to a Collector the user named. Unlike traces (which default to

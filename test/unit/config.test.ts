@@ -50,6 +50,13 @@ test('an empty environment gives the documented defaults and no warning', () => 
   assert.equal(c.httpServer, 'channel');
   assert.equal(c.maxLabelValues, 50);
   assert.equal(c.queueDepthTimeoutMs, 1000);
+  assert.equal(c.otlpTraceEncoder, 'lean');
+});
+
+test('TENANTSCOPE_OTLP_TRACE_ENCODER picks upstream\'s serializer, case-insensitively', () => {
+  assert.equal(loadConfig({ TENANTSCOPE_OTLP_TRACE_ENCODER: ' Upstream ' }).otlpTraceEncoder, 'upstream');
+  assert.equal(loadConfig({ TENANTSCOPE_OTLP_TRACE_ENCODER: 'lean' }).otlpTraceEncoder, 'lean');
+  assert.deepEqual(warnings, []);
 });
 
 test('good values are taken, lists normalised and de-duplicated', () => {
@@ -133,6 +140,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'zip', 'otlpLogsCompression'],
   ['TENANTSCOPE_SHUTDOWN_TIMEOUT_MS', '-1', 'shutdownTimeoutMillis'],
   ['TENANTSCOPE_MAX_SERIES', '5', 'maxSeries'],
+  ['TENANTSCOPE_OTLP_TRACE_ENCODER', 'fast', 'otlpTraceEncoder'],
 ];
 
 test('OTLP URLs: the signal variable as given, else the general one with v1/<signal> appended, else localhost:4318', () => {

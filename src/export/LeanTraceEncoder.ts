@@ -1,19 +1,25 @@
 /**
- * A PROTOTYPE, measured in bench/encode.bench.ts and not wired into the export path (issue 11 defers that until the
- * export path of issue 12 lands): OTLP/protobuf `ExportTraceServiceRequest` bytes for a batch of spans, identical
- * byte for byte to `@opentelemetry/otlp-transformer` 0.301's `ProtobufTraceSerializer` (test/unit/leanTraceEncoder.test.ts
- * compares them and decodes both with the OTLP message definitions).
+ * The serializer of tenantscope's OTLP/protobuf trace exporter (issue 11, "Encoding"): `ExportTraceServiceRequest`
+ * bytes for a batch of spans, identical byte for byte to `@opentelemetry/otlp-transformer` 0.301's
+ * `ProtobufTraceSerializer` (test/unit/leanTraceEncoder.test.ts compares them on spans the real SDK made through
+ * tenantscope, and decodes both with the OTLP message definitions), for about a third of its CPU
+ * (bench/encode.bench.ts). `installLeanTraceSerializer` puts it inside the upstream http/protobuf exporter, in place
+ * of upstream's `serializeRequest` only; `TENANTSCOPE_OTLP_TRACE_ENCODER=upstream` leaves upstream's.
  *
  * What it does differently from upstream's serializer, which already writes straight from `ReadableSpan`s:
  * - one pass: upstream walks every span twice (a size-estimating pass, then the writing pass); this writes into one
- *   buffer kept across exports, growing it when needed, and back-patches each message length (a one-byte
- *   reservation, shifted when the length needs more, as upstream's writer does too);
+ *   scratch buffer kept across exports (as large as the largest batch so far), growing it when needed, and
+ *   back-patches each message length (a one-byte reservation, shifted when the length needs more, as upstream's
+ *   writer does too); the request is a copy of the written bytes, so nothing the transport still holds (a retry,
+ *   a gzip on the thread pool) is ever overwritten by the next batch;
  * - strings that repeat on every span (attribute keys, span names, scope names, short values such as `GET` or
- *   `postgresql`) are UTF-8 encoded once and copied, in a bounded cache;
+ *   `postgresql`) are UTF-8 encoded once and copied, from a bounded cache keyed by the string itself (a string's
+ *   UTF-8 bytes depend on nothing else, so a cached entry is always right);
  * - trace and span ids go from hex straight into the buffer (upstream allocates a Uint8Array per id).
  */
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { debug, describeError, warnOnce } from '../core/log';
 
 /** Strings longer than this are encoded each time (URLs, ids, statements rarely repeat). */
 const CACHE_MAX_STRING = 64;
@@ -34,8 +40,18 @@ export class LeanTraceEncoder {
   private readonly _strings = new Map<string, Uint8Array>();
   private readonly _encoder = new TextEncoder();
 
-  /** The request bytes for `spans`; a view of the encoder's buffer, valid until the next call. */
+  /** The request bytes for `spans` (a fresh array the caller owns). */
   encode(spans: readonly ReadableSpan[]): Uint8Array {
+    this._write(spans);
+    return this._buf.slice(0, this._pos);
+  }
+
+  /** Number of strings in the cache (bounded by {@link CACHE_MAX_ENTRIES}). */
+  get cachedStrings(): number {
+    return this._strings.size;
+  }
+
+  private _write(spans: readonly ReadableSpan[]): void {
     this._pos = 0;
     // Group by resource, then scope, in first-seen order (what upstream's Maps give).
     const resources = new Map<Resource, Map<Scope, ReadableSpan[]>>();
@@ -66,17 +82,16 @@ export class LeanTraceEncoder {
         const schema = list[0].instrumentationScope.schemaUrl;
         if (schema) {
           this._tag(3, 2);
-          this._string(schema);
+          this._text(schema);
         }
         this._end(ss);
       }
       if (resource.schemaUrl) {
         this._tag(3, 2);
-        this._string(resource.schemaUrl);
+        this._text(resource.schemaUrl);
       }
       this._end(rs);
     }
-    return this._buf.subarray(0, this._pos);
   }
 
   private _scope(scope: Scope): void {
@@ -108,7 +123,7 @@ export class LeanTraceEncoder {
     const traceState = ctx.traceState?.serialize();
     if (traceState) {
       this._tag(3, 2);
-      this._string(traceState);
+      this._text(traceState);
     }
     const parent = span.parentSpanContext;
     if (parent?.spanId) {
@@ -153,7 +168,7 @@ export class LeanTraceEncoder {
       const ts = link.context.traceState?.serialize();
       if (ts) {
         this._tag(3, 2);
-        this._string(ts);
+        this._text(ts);
       }
       if (link.attributes) this._attributes(link.attributes, 4);
       this._tag(5, 0);
@@ -168,7 +183,7 @@ export class LeanTraceEncoder {
     const st = this._begin();
     if (span.status.message) {
       this._tag(2, 2);
-      this._string(span.status.message);
+      this._text(span.status.message);
     }
     this._tag(3, 0);
     this._varint(span.status.code);
@@ -197,7 +212,7 @@ export class LeanTraceEncoder {
     const t = typeof value;
     if (t === 'string') {
       this._tag(1, 2);
-      this._string(value as string);
+      this._text(value as string);
     } else if (t === 'boolean') {
       this._tag(2, 0);
       this._varint(value ? 1 : 0);
@@ -343,49 +358,67 @@ export class LeanTraceEncoder {
     this._fixed32(high);
   }
 
-  /** A hex id (trace or span) as its bytes, with their length. */
+  /**
+   * A hex id (trace or span) as its bytes, with their length. An odd trailing digit is left out, as upstream's
+   * `hexToBinary` leaves it (its Uint8Array of length `length / 2` truncates, and the write past its end is lost);
+   * a character that is not a hex digit gives the byte upstream's gives.
+   */
   private _hex(hex: string): void {
     const n = hex.length >>> 1;
-    this._room(n + 1);
+    this._varint(n);
+    this._room(n);
     const b = this._buf;
-    b[this._pos++] = n;
-    for (let i = 0; i < hex.length; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+    for (let i = 0; i < 2 * n; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
   }
 
+  /** A name or key (they repeat on every span): its UTF-8 bytes from the cache. */
   private _string(s: string): void {
-    if (s.length <= CACHE_MAX_STRING) {
-      let bytes = this._strings.get(s);
-      if (bytes === undefined) {
-        if (this._strings.size >= CACHE_MAX_ENTRIES) this._strings.clear();
-        bytes = this._encoder.encode(s);
-        this._strings.set(s, bytes);
-      }
-      this._varint(bytes.length);
-      this._room(bytes.length);
-      this._buf.set(bytes, this._pos);
-      this._pos += bytes.length;
+    if (s.length > CACHE_MAX_STRING) {
+      this._text(s);
       return;
     }
-    // Long strings: ASCII straight in, anything else through the encoder (its length is not s.length).
-    let ascii = true;
-    for (let i = 0; i < s.length; i++) {
-      if (s.charCodeAt(i) > 127) {
-        ascii = false;
-        break;
-      }
+    let bytes = this._strings.get(s);
+    if (bytes === undefined) {
+      if (this._strings.size >= CACHE_MAX_ENTRIES) this._strings.clear();
+      bytes = this._encoder.encode(s);
+      this._strings.set(s, bytes);
     }
-    if (ascii) {
-      this._varint(s.length);
-      this._room(s.length);
-      const b = this._buf;
-      for (let i = 0; i < s.length; i++) b[this._pos++] = s.charCodeAt(i);
-      return;
-    }
-    const bytes = this._encoder.encode(s);
     this._varint(bytes.length);
     this._room(bytes.length);
     this._buf.set(bytes, this._pos);
     this._pos += bytes.length;
+  }
+
+  /** A value (paths, ids, tenants rarely repeat): ASCII straight in, anything else encoded into the buffer. */
+  private _text(s: string): void {
+    const len = s.length;
+    let i = 0;
+    while (i < len && s.charCodeAt(i) < 128) i++;
+    if (i === len) {
+      this._varint(len);
+      this._room(len);
+      const b = this._buf;
+      let p = this._pos;
+      for (let k = 0; k < len; k++) b[p++] = s.charCodeAt(k);
+      this._pos = p;
+      return;
+    }
+    // UTF-8 length: 1 byte per ASCII unit, 2 below U+0800, 4 per valid surrogate pair, 3 otherwise (a lone
+    // surrogate becomes U+FFFD, 3 bytes, as TextEncoder writes it).
+    let n = i;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < len && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        n += 4;
+        i++;
+      } else n += 3;
+    }
+    this._varint(n);
+    this._room(n);
+    this._encoder.encodeInto(s, this._buf.subarray(this._pos, this._pos + n));
+    this._pos += n;
   }
 }
 
@@ -394,3 +427,40 @@ function nibble(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   return c - 55;
 }
+
+/** What the upstream OTLP exporters' delegate calls (`ISerializer` of otlp-transformer 0.301). */
+interface TraceSerializer {
+  serializeRequest(spans: ReadableSpan[]): Uint8Array | undefined;
+  deserializeResponse(data: Uint8Array): unknown;
+}
+
+/**
+ * Replaces `serializeRequest` of an upstream OTLP/HTTP protobuf trace exporter (`_delegate._serializer`,
+ * otlp-exporter-base 0.301) with a {@link LeanTraceEncoder}; `deserializeResponse` stays upstream's, so partial
+ * success is read as before. A batch the encoder fails on is serialized by upstream (one warning for the process,
+ * nothing lost). Returns false, changing nothing, when the exporter has another shape or its serializer is not
+ * `expected` (upstream's `ProtobufTraceSerializer`, the one whose bytes this encoder reproduces).
+ */
+export function installLeanTraceSerializer(exporter: object, expected: TraceSerializer): boolean {
+  const delegate = (exporter as { _delegate?: { _serializer?: TraceSerializer } })._delegate;
+  const inner = delegate?._serializer;
+  if (delegate === undefined || inner !== expected || typeof inner.serializeRequest !== 'function') {
+    debug("the OTLP trace exporter has an unexpected shape or serializer; its spans are encoded by upstream's serializer");
+    return false;
+  }
+  const encoder = new LeanTraceEncoder();
+  delegate._serializer = {
+    serializeRequest: (spans) => {
+      try {
+        return encoder.encode(spans);
+      } catch (err) {
+        warnOnce('lean-trace-encoder', `the lean OTLP trace encoder failed (${describeError(err)}); upstream's serializer encodes such batches`);
+        debug(`lean OTLP trace encoder: a batch of ${spans.length} spans encoded by upstream's serializer instead`);
+        return inner.serializeRequest(spans);
+      }
+    },
+    deserializeResponse: (data) => inner.deserializeResponse(data),
+  };
+  return true;
+}
+
