@@ -79,7 +79,7 @@ for (const encoder of ['lean', 'upstream']) {
         const server = spans.find((s) => s.spanId === own.parentSpanId);
         assert.ok(server !== undefined, `server span of ${n}`);
         assert.equal(server.traceId, own.traceId);
-        assert.deepEqual([server.name, server.kind, server.scope, server.attributes['url.query'], server.attributes['tenant.id']], ['GET', 2, '@opentelemetry/instrumentation-http', `n=${n}`, tenant]);
+        assert.deepEqual([server.name, server.kind, server.scope, server.attributes['url.query'], server.attributes['tenant.id']], ['GET', 2, 'tenantscope-instrumentation-http-server', `n=${n}`, tenant]);
         assert.equal(own.kind, 1);
         assert.equal(own.scope, 'encoder-app');
         assert.deepEqual(own.attributes, {
