@@ -33,6 +33,7 @@ import {
 import type { Resource } from '@opentelemetry/resources';
 import {
   SamplingDecision,
+  type IdGenerator,
   TracerProvider,
   type ReadableSpan,
   type Sampler,
@@ -123,13 +124,14 @@ export class TenantScopeTracerProvider extends TracerProvider {
   private readonly _pipeline: LeanPipeline | undefined;
   private readonly _lean = new Map<Tracer, Tracer>();
 
-  constructor(options: { resource: Resource; sampler: Sampler; spanProcessors: SpanProcessor[]; lean: boolean }) {
+  constructor(options: { resource: Resource; sampler: Sampler; spanProcessors: SpanProcessor[]; lean: boolean; idGenerator?: IdGenerator }) {
     const sampler = new LeanSampler(options.sampler);
     const sdkOptions: TracerProviderOptions = {
       resource: options.resource,
       sampler,
       spanProcessors: options.spanProcessors,
       spanLimits: { ...SPAN_LIMITS },
+      idGenerator: options.idGenerator,
     };
     super(sdkOptions);
     this._pipeline = options.lean
