@@ -313,6 +313,22 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
 
   setAttribute(key: string, value?: AttributeValue): this {
     if (this._isSpanEnded()) return this;
+    const t = typeof value;
+    if ((t === 'string' || t === 'number' || t === 'boolean') && key.length > 0) {
+      // What maybeAddAttribute decides for a primitive, without its per-call options object and WeakSet.
+      const limits = this._p.limits;
+      const attrs = this.attributes as Record<string, unknown>;
+      const isNew = !Object.hasOwn(attrs, key);
+      if (isNew && this._attributesCount >= limits.attributeCountLimit) {
+        this._droppedAttributesCount++;
+        if (this._droppedAttributesCount === 1) diag.warn('Dropping extra attributes.');
+        return this;
+      }
+      const max = limits.attributeValueLengthLimit;
+      attrs[key] = t === 'string' && (value as string).length > max && max > 0 ? (value as string).substring(0, max) : value;
+      if (isNew) this._attributesCount++;
+      return this;
+    }
     const decision = maybeAddAttribute({
       key,
       value,
@@ -413,8 +429,29 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
       diag.error(`${this.name} ${this._spanContext.traceId}-${this._spanContext.spanId} - You can only call end() on a span once.`);
       return;
     }
-    this.endTime = this._getTime(endTime);
-    this._duration = hrTimeDuration(this.startTime, this.endTime);
+    if (endTime === undefined && !this._startTimeProvided) {
+      // SpanImpl's addHrTimes(startTime, millisToHrTime(elapsed)) and hrTimeDuration, the same arithmetic without
+      // the two intermediate arrays.
+      const ms = performance.now() - this._perfStart;
+      const s = this.startTime;
+      let e0 = s[0] + Math.trunc(ms / 1e3);
+      let e1 = s[1] + Math.round((ms % 1e3) * 1e6);
+      if (e1 >= 1e9) {
+        e1 -= 1e9;
+        e0 += 1;
+      }
+      this.endTime = [e0, e1];
+      let d0 = e0 - s[0];
+      let d1 = e1 - s[1];
+      if (d1 < 0) {
+        d0 -= 1;
+        d1 += 1e9;
+      }
+      this._duration = [d0, d1];
+    } else {
+      this.endTime = this._getTime(endTime);
+      this._duration = hrTimeDuration(this.startTime, this.endTime);
+    }
     if (this._duration[0] < 0) {
       diag.warn('Inconsistent start and end time, startTime > endTime. Setting span duration to 0ms.', this.startTime, this.endTime);
       this.endTime = this.startTime.slice() as HrTime;

@@ -163,6 +163,12 @@ function traffic(p: Pipeline): void {
     const inRoot = trace.setSpan(reqCtx, root);
     const pg = t.startSpan('pg.query:SELECT chats', { kind: SpanKind.CLIENT, startTime: [start / 1000, 2_000_000], attributes: { 'db.system': 'postgresql' } }, inRoot);
     pg.setAttribute('db.statement', 'SELECT * FROM chats WHERE id = $1');
+    // Not primitives, or not valid: sdk-trace's own attribute rules on both paths.
+    pg.setAttribute('db.ids', [i, i + 1, null]);
+    pg.setAttribute('', 'no key');
+    pg.setAttribute('db.bad', (() => i) as never);
+    pg.setAttribute('db.statement', 'SELECT 1');
+    pg.setAttributes({ 'db.name': 'chats', 'db.rows': i, 'db.cached': i % 2 === 0, 'db.nothing': undefined });
     pg.end([start / 1000, 9_000_500 + i]);
     if (late) cell.set(TENANTS[(i + 1) % 3]);
     const render = t.startSpan('render', { startTime: new Date(start + 10), links: i % 11 === 0 ? [{ context: pg.spanContext(), attributes: { why: 'cache' } }] : undefined }, inRoot);
@@ -284,6 +290,42 @@ test('lean and SDK spans give the same metrics and the same exported spans on th
   assert.equal(big[0].droppedAttributesCount, 3);
   assert.equal(Object.keys(big[0].attributes).filter((k) => k.startsWith('extra.')).length, 128);
   assert.equal(big[0].attributes['tenant.id'], 'acme'); // request 14 learns its tenant after its pg span ended
+});
+
+test('with the clock read at start and end (no times given), lean and SDK spans get the same times and durations', async () => {
+  const lean = pipeline(true);
+  const full = pipeline(false);
+  const realNow = Date.now;
+  const realPerf = performance.now.bind(performance);
+  try {
+    for (const p of [lean, full]) {
+      // A fake clock both pipelines read alike: wall clock in whole ms, the monotonic clock with fractions.
+      let wall = 1_790_000_123_456;
+      let mono = 5_000.123456;
+      Date.now = () => wall;
+      performance.now = () => mono;
+      for (let i = 0; i < 40; i++) {
+        const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, TENANTS[i % 3]));
+        const root = p.tracer.startSpan('GET', { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'url.path': '/v1/models' } }, ctx);
+        mono += 0.25 + i * 37.123457;
+        wall += 3;
+        const child = p.tracer.startSpan('redis.get', { kind: SpanKind.CLIENT }, trace.setSpan(ctx, root));
+        mono += 999.9999999 + i; // crosses a second, and rounds up to a whole second once
+        child.end();
+        root.setAttribute('http.response.status_code', i % 13 === 0 ? 503 : 200);
+        if (i % 13 === 0) root.setStatus({ code: SpanStatusCode.ERROR });
+        mono += i % 2 === 0 ? 2_500 : 1;
+        root.end();
+      }
+    }
+  } finally {
+    Date.now = realNow;
+    performance.now = realPerf;
+  }
+  assert.ok((lean.tap.classes.LeanSpan ?? 0) > 10);
+  assert.deepEqual(await points(lean.store), await points(full.store));
+  assert.deepEqual(exported(lean), exported(full));
+  assert.ok(lean.exporter.getFinishedSpans().length > 20);
 });
 
 test('a lean span follows the SDK span: clock, ended-span warnings, status rules, events past the limit', () => {
