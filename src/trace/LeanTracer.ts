@@ -44,6 +44,7 @@ import {
   type TracerProviderOptions,
 } from '@opentelemetry/sdk-trace';
 import { rememberExceptionClass } from '../core/ErrorType';
+import { describeError, warnOnce } from '../core/log';
 import { EVENT_EXCEPTION } from '../core/semconv';
 
 /** The span limits the provider applies; sdk-trace's defaults, passed to it explicitly so both paths use the same. */
@@ -170,6 +171,18 @@ export class LeanTracer implements Tracer {
     }
     if (!s.hit) return span;
     s.hit = false;
+    try {
+      return this._lean(span, name, options);
+    } catch (err) {
+      // Never into the app: the span stays sdk-trace's non-recording one (not in the metrics), the app goes on.
+      warnOnce('lean-startSpan', `an unsampled span was not recorded: ${describeError(err)}`);
+      return span;
+    }
+  }
+
+  /** The lean span for `span`, the non-recording span sdk-trace returned, from what the sampler kept. */
+  private _lean(span: ApiSpan, name: string, options: SpanOptions): LeanSpan {
+    const s = this._p.sampler;
     const parentCtx = s.ctx as Context;
     const kind = s.kind;
     let attributes = s.attributes as Attributes;

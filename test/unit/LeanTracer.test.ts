@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span as ApiSpan, type Tracer } from '@opentelemetry/api';
+import { context, diag, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span as ApiSpan, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { suppressTracing } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -31,7 +31,8 @@ import { MetricStore } from '../../src/core/metrics/MetricStore';
 import { METRIC_ERRORS, METRIC_SPANS_DROPPED, METRIC_SPANS_EXPORTED, METRIC_SPANS_SEEN, type MetricSpec } from '../../src/core/semconv';
 import { TENANT_CONTEXT_KEY, TenantCell } from '../../src/core/tenant/TenantCell';
 import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
-import { LeanSpan, TenantScopeTracerProvider } from '../../src/trace/LeanTracer';
+import { LeanSpan, LeanTracer, TenantScopeTracerProvider } from '../../src/trace/LeanTracer';
+import { DiagLines, throwOnce } from '../helpers/faults';
 
 const contextManager = new AsyncLocalStorageContextManager();
 before(() => {
@@ -394,4 +395,27 @@ test('children of a lean span are lean, share its trace id and name it as their 
   });
   assert.equal(p.tap.classes.LeanSpan, 2);
   assert.equal(counter(p.store, METRIC_SPANS_DROPPED, { reason: 'not_sampled' }), 2);
+});
+
+test('building a lean span that throws gives the app a non-recording span, one log line, and the next span is lean', () => {
+  const p = pipeline(true, 0);
+  const log = new DiagLines().install();
+  const fault = throwOnce(LeanTracer.prototype, '_lean');
+  try {
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+    const lost = p.tracer.startSpan('lost', {}, ctx);
+    assert.equal(fault.fired, 1);
+    assert.equal(lost.isRecording(), false);
+    lost.setAttribute('a', 1);
+    lost.end();
+    const next = p.tracer.startSpan('next', {}, ctx);
+    assert.ok(next instanceof LeanSpan);
+    next.end();
+    assert.deepEqual(log.take(), ['tenantscope: an unsampled span was not recorded: Error: injected fault']);
+    assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
+    assert.equal(p.tap.classes.LeanSpan, 1);
+  } finally {
+    fault.restore();
+    diag.disable();
+  }
 });
