@@ -9,7 +9,12 @@
  * (`callgrind_control -d`) and read the summary. Cases as in the throughput bench, plus BENCH_VARIANTS.
  * Slow (a case takes minutes: valgrind runs node about 50× slower); skipped where valgrind is missing.
  *
- * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES.
+ * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES, BENCH_ENV
+ * (`K=V,K=V` for every instrumented server, upstream's too).
+ *
+ * Work on timers is counted per wall-clock second, and valgrind's slowdown depends on the machine's load: with the
+ * default 5 s span batch delay the number of batch exports in the window (and so the count per request) moves
+ * with the load. `BENCH_ENV=OTEL_BSP_SCHEDULE_DELAY=600000` exports only full batches, so two runs agree.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -21,6 +26,13 @@ import { load } from './throughput.bench';
 
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
+/** BENCH_ENV: `K=V,K=V` added to every instrumented server's environment. */
+const ALL_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_ENV ?? '')
+    .split(',')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])
+);
 
 interface Case {
   name: string;
@@ -75,7 +87,7 @@ async function measure(c: Case, sink: string): Promise<number> {
       join(__dirname, 'servers.js'),
       'hello',
     ],
-    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
+    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...(c.who === 'plain' ? {} : ALL_ENV), ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
   );
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
