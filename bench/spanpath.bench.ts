@@ -9,7 +9,8 @@
  * of 1,000 tenants, `/v1/conversations/<n>` of 5,000 paths), start the server span with its 13 start attributes,
  * run the handler in its context, set the 6 response attributes and the status, end it. Under valgrind: warm-up,
  * counters zeroed, BENCH_REQUESTS requests counted. Cases: sampler `traceidratio` at 10% and 100%, lean spans on
- * (default) and off (`TENANTSCOPE_LEAN_UNSAMPLED=false`), and BENCH_VARIANTS roots (another tree's build).
+ * (default) and off (`TENANTSCOPE_LEAN_UNSAMPLED=false`), BENCH_VARIANTS roots (another tree's build), and upstream's
+ * span path (sdk-trace's provider, parent-based ratio sampler, W3C propagators, batch processor, no metrics).
  *
  * `npx node build/bench/spanpath.bench.js` — BENCH_WARMUP (5000), BENCH_REQUESTS (10000), BENCH_VARIANTS, BENCH_CASES
  * (case-name prefixes).
@@ -41,18 +42,44 @@ function cases(): Case[] {
       if (r.label === '') list.push({ name: `${pct} lean off`, root: r.root, env: { OTEL_TRACES_SAMPLER_ARG: ratio, TENANTSCOPE_LEAN_UNSAMPLED: 'false' } });
     }
   }
+  // Upstream's span path at the same ratios: sdk-trace's provider, parent-based ratio sampler, W3C propagators, a
+  // batch processor to an exporter that drops (our cases export nothing either).
+  list.push({ name: 'upstream 10%', root: 'upstream', env: { OTEL_TRACES_SAMPLER_ARG: '0.1' } });
+  list.push({ name: 'upstream 100%', root: 'upstream', env: { OTEL_TRACES_SAMPLER_ARG: '1' } });
   const only = process.env.BENCH_CASES?.split(',');
   return list.filter((c) => only === undefined || only.some((p) => c.name.startsWith(p)));
 }
 
-/** The child: the pipeline of `root`, requests on demand over IPC. */
-function child(root: string): void {
+function tenantscopeTracer(root: string): import('@opentelemetry/api').Tracer {
   const { startTenantScope } = require(join(root, 'build', 'src', 'sdk.js')) as typeof import('../src/sdk');
   const scope = startTenantScope(process.env);
   if (scope === undefined) throw new Error('tenantscope did not start');
-  // Resolved after the start, from the tree's own dependencies.
-  const api = require(require.resolve('@opentelemetry/api', { paths: [root] })) as typeof import('@opentelemetry/api');
-  const tracer = scope.tracerProvider.getTracer('@opentelemetry/instrumentation-http', '0.301.0');
+  return scope.tracerProvider.getTracer('@opentelemetry/instrumentation-http', '0.301.0');
+}
+
+function upstreamTracer(): import('@opentelemetry/api').Tracer {
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
+  const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const sdk = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.propagation.setGlobalPropagator(new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }));
+  const exporter: import('@opentelemetry/sdk-trace').SpanExporter = {
+    export: (_spans, done) => done({ code: core.ExportResultCode.SUCCESS }),
+    shutdown: () => Promise.resolve(),
+  };
+  const provider = new sdk.TracerProvider({
+    sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(Number(process.env.OTEL_TRACES_SAMPLER_ARG)) }),
+    spanProcessors: [new sdk.BatchSpanProcessor({ exporter })],
+  });
+  api.trace.setGlobalTracerProvider(provider);
+  return provider.getTracer('@opentelemetry/instrumentation-http', '0.301.0');
+}
+
+/** The child: the pipeline of `root` (or upstream's), requests on demand over IPC. */
+function child(root: string): void {
+  const tracer = root === 'upstream' ? upstreamTracer() : tenantscopeTracer(root);
+  const api = require(require.resolve('@opentelemetry/api', { paths: [root === 'upstream' ? join(__dirname, '..', '..') : root] })) as typeof import('@opentelemetry/api');
   const getter = {
     keys: (c: Record<string, string>) => Object.keys(c),
     get: (c: Record<string, string>, k: string) => c[k],
@@ -160,7 +187,7 @@ async function main(): Promise<void> {
     if (!process.argv.includes('--json')) process.stderr.write(`${c.name}: ${Math.round(v)} instructions/request\n`);
   }
   for (const c of cases()) {
-    const base = c.name.startsWith('100%') ? '100% lean off' : '10% lean off';
+    const base = c.name.startsWith('upstream') ? 'none' : c.name.startsWith('100%') ? 'upstream 100%' : 'upstream 10%';
     const v = per.get(c.name)!;
     if (!per.has(base)) {
       rows.push({ bench: 'spanpath', case: c.name, value: Math.round(v), unit: 'instructions/request' });
