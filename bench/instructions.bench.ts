@@ -15,6 +15,13 @@
  *
  * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES,
  * BENCH_ROUNDS (1).
+ * `npx node build/bench/instructions.bench.js` — BENCH_WARMUP (3000), BENCH_REQUESTS (2000), BENCH_CASES, BENCH_ENV
+ * (`K=V,K=V` for every instrumented server, upstream's too).
+ *
+ * Work on timers is counted per wall-clock second, and valgrind's slowdown depends on the machine's load: with the
+ * default 5 s span batch delay the number of batch exports in the window (and so the count per request) moves
+ * with the load. `BENCH_ENV=OTEL_BSP_SCHEDULE_DELAY=600000` exports only full batches: one source of that fewer (on
+ * the loaded machine of docs/benchmarks.md the counts still moved 2.5×; bench/spanpath.bench.ts has no timers).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -27,6 +34,13 @@ import { load } from './throughput.bench';
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
+/** BENCH_ENV: `K=V,K=V` added to every instrumented server's environment. */
+const ALL_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_ENV ?? '')
+    .split(',')
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])
+);
 
 interface Case {
   name: string;
@@ -81,7 +95,7 @@ async function measure(c: Case, sink: string): Promise<number> {
       join(__dirname, 'servers.js'),
       'hello',
     ],
-    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
+    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...(c.who === 'plain' ? {} : ALL_ENV), ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
   );
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -158,6 +158,14 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
           warnOnce('localtrace-keep', `keep rules were not evaluated for a span: ${describeError(err)}`);
         }
       }
+      if (span === (lt.root as unknown as ReadableSpan) && lt.spans.length === 0) {
+        // A local trace of one span (or whose other spans have not ended): what _decide does, without the buffer.
+        lt.decided = true;
+        this._open.delete(lt);
+        if (lt.errorType !== undefined) setRequestErrorType(span, lt.errorType);
+        this._finish(span, lt);
+        return;
+      }
       lt.spans.push(span);
       this._buffered++;
       if (span === (lt.root as unknown as ReadableSpan)) this._decide(lt, undefined);

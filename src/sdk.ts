@@ -29,7 +29,6 @@ import {
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
   TracerProvider,
-  createAlwaysRecordSampler,
   type Sampler,
   type SpanExporter,
   type SpanProcessor,
@@ -87,6 +86,7 @@ import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
 import { JaegerPropagator } from './propagation/JaegerPropagator';
 import { TenantPropagator } from './propagation/TenantPropagator';
 import { TenantRegistry } from './core/tenant/TenantRegistry';
+import { TenantScopeTracerProvider } from './trace/LeanTracer';
 
 /** A started tenantscope pipeline. */
 export interface TenantScope {
@@ -258,11 +258,13 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       store,
     }),
   ];
-  const tracerProvider = new TracerProvider({
+  // Processors see every span whatever the sampler decides (recorded, not sampled), so metrics stay exact; a span the
+  // sampler did not sample is a lean span unless TENANTSCOPE_LEAN_UNSAMPLED=false (src/trace/LeanTracer.ts).
+  const tracerProvider = new TenantScopeTracerProvider({
     resource,
-    // Processors see every span whatever the sampler decides (RECORD_ONLY), so metrics stay exact.
-    sampler: createAlwaysRecordSampler(buildSampler(config.sampler)),
+    sampler: buildSampler(config.sampler),
     spanProcessors,
+    lean: config.leanUnsampled,
   });
   trace.setGlobalTracerProvider(tracerProvider);
 

@@ -150,6 +150,10 @@ export class EndpointNormalizer {
  */
 function normalizeScan(path: string): string {
   const len = path.length;
+  // While every segment so far is kept as it is and separated by one slash, the output is the path's own prefix
+  // `path.slice(0, same)`: nothing is built until a segment folds (most paths fold one id at the end, or none).
+  let same = 0;
+  let lazy = true;
   let out = '';
   let segments = 0;
   let i = 0;
@@ -178,20 +182,30 @@ function normalizeScan(path: string): string {
       i++;
     }
     if (++segments > MAX_SEGMENTS) {
+      if (lazy) out = path.slice(0, same);
       out += '/*';
       return out;
     }
     const n = i - start;
-    let folded: string;
+    let folded: string | undefined;
     if (n > MAX_SEGMENT_LENGTH || !safe) folded = ':param';
     else if (digits === n) folded = ':id';
     else if (hex + dashes === n && hex === 32 && dashes <= 4 && UUID.test(path.slice(start, i))) folded = ':uuid';
     else if (hex === n && n >= 16) folded = ':hash';
     else if (n >= 8 && digits > 0) folded = ':id';
-    else folded = path.slice(start, i);
-    out += '/' + folded;
+    if (lazy) {
+      if (folded === undefined && start - 1 === same) {
+        same = i;
+        continue;
+      }
+      out = path.slice(0, same);
+      lazy = false;
+    }
+    out += '/' + (folded ?? path.slice(start, i));
   }
-  return segments === 0 ? '/' : out;
+  if (segments === 0) return '/';
+  if (lazy) return same === len ? path : path.slice(0, same);
+  return out;
 }
 
 function splitPath(path: string): string[] {

@@ -25,18 +25,26 @@ export function captureExceptionClasses(): void {
   const original = proto.recordException;
   if (typeof original !== 'function' || original[WRAPPED] === true) return;
   const wrapped: RecordException & { [WRAPPED]?: true } = function (this: object, exception: unknown, time?: unknown): void {
-    try {
-      if (exception instanceof Error) {
-        const name = (exception.constructor as { name?: unknown } | undefined)?.name;
-        if (typeof name === 'string' && name !== '') (this as Holder)[CLASS] = name;
-      }
-    } catch {
-      // A hostile error object (a throwing getter, a Proxy) only loses its class name.
-    }
+    rememberExceptionClass(this, exception);
     return original.call(this, exception, time);
   };
   wrapped[WRAPPED] = true;
   proto.recordException = wrapped;
+}
+
+/**
+ * Keeps on `span` the class name of `exception` when it is an Error (what the wrapped `recordException` does; the
+ * lean span of src/trace/ calls it from its own `recordException`). Never throws.
+ */
+export function rememberExceptionClass(span: object, exception: unknown): void {
+  try {
+    if (exception instanceof Error) {
+      const name = (exception.constructor as { name?: unknown } | undefined)?.name;
+      if (typeof name === 'string' && name !== '') (span as Holder)[CLASS] = name;
+    }
+  } catch {
+    // A hostile error object (a throwing getter, a Proxy) only loses its class name.
+  }
 }
 
 /**

@@ -123,6 +123,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_LOGS_EXPORTER', 'fluentd', 'logsExporters'],
   ['TENANTSCOPE_UPSTREAM_METRICS', 'yes please', 'upstreamMetrics'],
   ['TENANTSCOPE_HTTP_SERVER', 'patched', 'httpServer'],
+  ['TENANTSCOPE_LEAN_UNSAMPLED', 'maybe', 'leanUnsampled'],
   ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'grpc', 'otlpLogsProtocol'],
   ['OTEL_BLRP_SCHEDULE_DELAY', '0', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
@@ -259,6 +260,13 @@ test('the logs endpoint named in log lines has no credentials and no query', () 
 
 test('pino and winston are instrumentation names', () => {
   assert.deepEqual(loadConfig({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pino,winston' }).disabledInstrumentations, ['pino', 'winston']);
+  assert.deepEqual(warnings, []);
+});
+
+test('TENANTSCOPE_LEAN_UNSAMPLED: lean spans for unsampled traces by default; false turns them off', () => {
+  assert.equal(DEFAULTS.leanUnsampled, true);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'false' }).leanUnsampled, false);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'TRUE' }).leanUnsampled, true);
   assert.deepEqual(warnings, []);
 });
 

@@ -97,7 +97,8 @@ export class TenantRegistry {
    */
   indexOf(cell: TenantCell): number {
     if (cell.cachedBy === this) return cell.cachedIndex;
-    const i = this.index(this.label(cell.id));
+    // An admitted id (the common case: a known tenant on a new request) in one look-up.
+    const i = this._admitted.get(cell.id) ?? this.index(this.label(cell.id));
     cell.cachedBy = this;
     cell.cachedIndex = i;
     return i;

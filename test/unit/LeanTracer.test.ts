@@ -1,0 +1,421 @@
+/**
+ * The lean path for spans the sampler did not sample (src/trace/LeanTracer.ts), against sdk-trace's own spans on the
+ * same traffic: two pipelines built alike (TenantSpanProcessor, LocalTraceSpanProcessor with the RED, model-usage
+ * and queue processors, exemplars on, an in-memory exporter), one with `lean: true` and one with `lean: false`,
+ * with the same deterministic trace and span ids, the same parent-based trace-id-ratio sampler and explicit times.
+ * Every metric point and every exported span must be equal, field by field.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { context, diag, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span as ApiSpan, type Tracer } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { suppressTracing } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  type IdGenerator,
+  type ReadableSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { LocalTraceSpanProcessor } from '../../processors/LocalTraceSpanProcessor';
+import { ModelUsageSpanProcessor } from '../../processors/ModelUsageSpanProcessor';
+import { QueueMetricsSpanProcessor } from '../../processors/QueueMetricsSpanProcessor';
+import { RedMetricsSpanProcessor } from '../../processors/RedMetricsSpanProcessor';
+import { TenantSpanProcessor } from '../../processors/TenantSpanProcessor';
+import { EndpointNormalizer } from '../../src/core/EndpointNormalizer';
+import { captureExceptionClasses } from '../../src/core/ErrorType';
+import { MetricStore } from '../../src/core/metrics/MetricStore';
+import { METRIC_ERRORS, METRIC_SPANS_DROPPED, METRIC_SPANS_EXPORTED, METRIC_SPANS_SEEN, type MetricSpec } from '../../src/core/semconv';
+import { TENANT_CONTEXT_KEY, TenantCell } from '../../src/core/tenant/TenantCell';
+import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
+import { LeanSpan, LeanTracer, TenantScopeTracerProvider } from '../../src/trace/LeanTracer';
+import { DiagLines, throwOnce } from '../helpers/faults';
+
+const contextManager = new AsyncLocalStorageContextManager();
+before(() => {
+  context.setGlobalContextManager(contextManager.enable());
+  captureExceptionClasses();
+});
+after(() => {
+  context.disable();
+});
+
+class RetainingExporter extends InMemorySpanExporter {
+  override shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Trace and span ids from a seeded xorshift: two generators with one seed give the same ids in the same order. */
+class SeededIds implements IdGenerator {
+  private _s = 0x9e3779b9;
+  private _next(): string {
+    let x = this._s;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this._s = x >>> 0;
+    return this._s.toString(16).padStart(8, '0');
+  }
+  generateTraceId(): string {
+    return this._next() + this._next() + this._next() + this._next();
+  }
+  generateSpanId(): string {
+    return this._next() + this._next();
+  }
+}
+
+/** Records the class of every span the processors see, and whether it had a tenant at the end. */
+class Tap implements SpanProcessor {
+  classes: Record<string, number> = {};
+  withoutTenant = 0;
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    const c = span.constructor.name;
+    this.classes[c] = (this.classes[c] ?? 0) + 1;
+    if (typeof span.attributes['tenant.id'] !== 'string') this.withoutTenant++;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Pipeline {
+  tracer: Tracer;
+  provider: TenantScopeTracerProvider;
+  store: MetricStore;
+  exporter: RetainingExporter;
+  tenants: TenantRegistry;
+  tap: Tap;
+}
+
+const open: Pipeline[] = [];
+after(async () => {
+  for (const p of open) await p.provider.shutdown();
+});
+
+function pipeline(lean: boolean, ratio = 0.5): Pipeline {
+  const resource = resourceFromAttributes({ 'service.name': 'svc' });
+  const store = new MetricStore(resource);
+  const tenants = new TenantRegistry({ maxTenants: 100 });
+  const exporter = new RetainingExporter();
+  const tap = new Tap();
+  const local = new LocalTraceSpanProcessor({
+    metricProcessors: [
+      new RedMetricsSpanProcessor({
+        store,
+        tenants,
+        endpoints: new EndpointNormalizer({ maxEndpoints: 100, templates: [] }),
+        serviceName: 'svc',
+        maxSpanNames: 500,
+        maxErrorTypes: 100,
+        exemplars: true,
+      }),
+      new ModelUsageSpanProcessor({ store, tenants, maxModels: 100, maxErrorTypes: 100 }),
+      new QueueMetricsSpanProcessor({ store, maxLabelValues: 50 }),
+      tap,
+    ],
+    exportProcessors: [new SimpleSpanProcessor({ exporter })],
+    exportEnabled: true,
+    keep: { errors: true, slowServerMs: 2000, modelCostUsd: 0.05 },
+    bounds: { maxSpansPerTrace: 1000, maxBufferedSpans: 20_000, maxAgeMs: 60_000 },
+    store,
+  });
+  const provider = new TenantScopeTracerProvider({
+    resource,
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+    spanProcessors: [new TenantSpanProcessor(), local],
+    lean,
+    idGenerator: new SeededIds(),
+  });
+  const p = { tracer: provider.getTracer('test', '1.0.0'), provider, store, exporter, tenants, tap };
+  open.push(p);
+  return p;
+}
+
+class QuotaExceededError extends Error {}
+
+const T0 = 1_790_000_000_000;
+const TENANTS = ['acme', 'globex', 'initech'];
+
+/**
+ * The traffic: 60 requests of a server span with a pg child and an internal child, some erroring (an exception
+ * of a subclass that keeps the name `Error`), some slow, some with a tenant set only after the pg span ended, one
+ * with more attributes than the limit, one renamed, one with links; and 20 queue jobs (consumer roots).
+ */
+function traffic(p: Pipeline): void {
+  const t = p.tracer;
+  for (let i = 0; i < 60; i++) {
+    const start = T0 + i * 10_000;
+    const late = i % 5 === 4;
+    const cell = new TenantCell(p.tenants, late ? undefined : TENANTS[i % 3]);
+    const reqCtx: Context = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, cell);
+    const root = t.startSpan(
+      'GET',
+      { kind: SpanKind.SERVER, startTime: start, attributes: { 'http.request.method': 'GET', 'url.path': `/v1/chats/${i}`, skip: undefined } },
+      reqCtx
+    );
+    const inRoot = trace.setSpan(reqCtx, root);
+    const pg = t.startSpan('pg.query:SELECT chats', { kind: SpanKind.CLIENT, startTime: [start / 1000, 2_000_000], attributes: { 'db.system': 'postgresql' } }, inRoot);
+    pg.setAttribute('db.statement', 'SELECT * FROM chats WHERE id = $1');
+    // Not primitives, or not valid: sdk-trace's own attribute rules on both paths.
+    pg.setAttribute('db.ids', [i, i + 1, null]);
+    pg.setAttribute('', 'no key');
+    pg.setAttribute('db.bad', (() => i) as never);
+    pg.setAttribute('db.statement', 'SELECT 1');
+    pg.setAttributes({ 'db.name': 'chats', 'db.rows': i, 'db.cached': i % 2 === 0, 'db.nothing': undefined });
+    pg.end([start / 1000, 9_000_500 + i]);
+    if (late) cell.set(TENANTS[(i + 1) % 3]);
+    const render = t.startSpan('render', { startTime: new Date(start + 10), links: i % 11 === 0 ? [{ context: pg.spanContext(), attributes: { why: 'cache' } }] : undefined }, inRoot);
+    render.addEvent('template', { 'template.name': 'chat' }, start + 11);
+    if (i % 7 === 0) {
+      render.recordException(new QuotaExceededError('over quota'), start + 12);
+      render.setStatus({ code: SpanStatusCode.ERROR, message: 'over quota' });
+    }
+    if (i === 14) for (let k = 0; k < 130; k++) render.setAttribute(`extra.${k}`, k);
+    if (i === 17) render.updateName('render-late');
+    render.end(start + 20 + (i % 4));
+    const slow = i % 9 === 8;
+    root.setAttributes({ 'http.response.status_code': i % 7 === 0 ? 500 : 200, 'http.route': '/v1/chats/:id' });
+    if (i % 7 === 0) root.setStatus({ code: SpanStatusCode.ERROR });
+    root.end(start + (slow ? 2500 : 30 + i));
+  }
+  for (let j = 0; j < 20; j++) {
+    const start = T0 + 1_000_000 + j * 1000;
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, TENANTS[j % 3]));
+    const job = t.startSpan(
+      'chat-jobs process',
+      { kind: SpanKind.CONSUMER, startTime: start, attributes: { 'messaging.system': 'rabbitmq', 'messaging.destination.name': 'chat-jobs' } },
+      ctx
+    );
+    job.end(start + 5 + j);
+  }
+}
+
+/** Every data point of the store, without collection times. */
+async function points(store: MetricStore): Promise<unknown[]> {
+  const { resourceMetrics } = await store.collect();
+  const out: unknown[] = [];
+  for (const sm of resourceMetrics.scopeMetrics) {
+    for (const m of sm.metrics) {
+      for (const dp of m.dataPoints as Array<{ attributes: unknown; value: unknown }>) out.push({ name: m.descriptor.name, attributes: dp.attributes, value: dp.value });
+    }
+  }
+  return out;
+}
+
+/** Everything an exporter reads off a span. */
+function exported(p: Pipeline): unknown[] {
+  return p.exporter
+    .getFinishedSpans()
+    .map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      spanContext: { ...s.spanContext() },
+      parentSpanContext: s.parentSpanContext,
+      startTime: s.startTime,
+      endTime: s.endTime,
+      duration: s.duration,
+      ended: s.ended,
+      status: s.status,
+      attributes: s.attributes,
+      links: s.links,
+      events: s.events,
+      droppedAttributesCount: s.droppedAttributesCount,
+      droppedEventsCount: s.droppedEventsCount,
+      droppedLinksCount: s.droppedLinksCount,
+      resource: s.resource.attributes,
+      scope: s.instrumentationScope,
+    }))
+    .sort((a, b) => (a.spanContext.spanId < b.spanContext.spanId ? -1 : 1));
+}
+
+function counter(store: MetricStore, spec: MetricSpec, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const f of store.counters) {
+    if (f.spec !== spec) continue;
+    for (const s of f.series) if (Object.entries(labels).every(([k, v]) => s.attributes[k] === v)) total += s.value;
+  }
+  return total;
+}
+
+test('lean and SDK spans give the same metrics and the same exported spans on the same traffic', async () => {
+  const lean = pipeline(true);
+  const full = pipeline(false);
+  // One call site, so the exceptions' stack traces are equal too.
+  for (const p of [lean, full]) traffic(p);
+
+  // 60 requests × 3 spans + 20 jobs.
+  assert.equal(counter(lean.store, METRIC_SPANS_SEEN), 200);
+  assert.equal(counter(full.store, METRIC_SPANS_SEEN), 200);
+  // The ratio sampler sampled some traces and not others; the lean pipeline built a LeanSpan for exactly the spans
+  // of the traces it did not sample, the SDK pipeline none.
+  const sampled = counter(full.store, METRIC_SPANS_EXPORTED, { reason: 'sampled' });
+  const notSampled = counter(full.store, METRIC_SPANS_DROPPED, { reason: 'not_sampled' });
+  const kept = counter(full.store, METRIC_SPANS_EXPORTED) - sampled;
+  assert.ok(sampled > 30 && notSampled > 30 && kept > 10, `sampled ${sampled}, not sampled ${notSampled}, kept ${kept}`);
+  assert.equal(full.tap.classes.LeanSpan, undefined);
+  assert.equal(lean.tap.classes.LeanSpan, notSampled + kept);
+  assert.equal((lean.tap.classes.SpanImpl ?? 0) + (lean.tap.classes.LeanSpan ?? 0), 200);
+  // The tenant on every span, both ways.
+  assert.equal(lean.tap.withoutTenant, 0);
+  assert.equal(full.tap.withoutTenant, 0);
+
+  // Every metric point equal, counters and histograms, exemplars' series included.
+  assert.deepEqual(await points(lean.store), await points(full.store));
+  // errors_total names the escaped exception by its class, from a LeanSpan too.
+  assert.equal(counter(lean.store, METRIC_ERRORS, { error_type: 'QuotaExceededError' }), 9);
+
+  // Kept traces (errors, slow) are exported whole and equal to the SDK's spans, field by field.
+  const a = exported(lean);
+  const b = exported(full);
+  assert.equal(a.length, sampled + kept);
+  assert.deepEqual(a, b);
+  for (const s of lean.exporter.getFinishedSpans()) {
+    assert.equal(typeof s.attributes['tenant.id'], 'string', s.name);
+    assert.equal(s.spanContext().traceFlags & TraceFlags.SAMPLED, TraceFlags.SAMPLED);
+  }
+  const keptSpans = lean.exporter.getFinishedSpans().filter((s) => s.attributes['tenantscope.kept_by'] !== undefined);
+  assert.equal(keptSpans.length, kept);
+  assert.ok(keptSpans.every((s) => Object.getPrototypeOf(Object.getPrototypeOf(s)) === LeanSpan.prototype));
+  // The render span of request 14 (an error trace: exported) set 130 attributes: 128 kept, 2 dropped, and the tenant
+  // stamp at its end dropped too (the limit); the local-trace processor's final stamp writes tenant.id anyway.
+  const big = lean.exporter.getFinishedSpans().filter((s) => s.attributes['extra.0'] !== undefined);
+  assert.equal(big.length, 1);
+  assert.equal(big[0].droppedAttributesCount, 3);
+  assert.equal(Object.keys(big[0].attributes).filter((k) => k.startsWith('extra.')).length, 128);
+  assert.equal(big[0].attributes['tenant.id'], 'acme'); // request 14 learns its tenant after its pg span ended
+});
+
+test('with the clock read at start and end (no times given), lean and SDK spans get the same times and durations', async () => {
+  const lean = pipeline(true);
+  const full = pipeline(false);
+  const realNow = Date.now;
+  const realPerf = performance.now.bind(performance);
+  try {
+    for (const p of [lean, full]) {
+      // A fake clock both pipelines read alike: wall clock in whole ms, the monotonic clock with fractions.
+      let wall = 1_790_000_123_456;
+      let mono = 5_000.123456;
+      Date.now = () => wall;
+      performance.now = () => mono;
+      for (let i = 0; i < 40; i++) {
+        const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, TENANTS[i % 3]));
+        const root = p.tracer.startSpan('GET', { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'GET', 'url.path': '/v1/models' } }, ctx);
+        mono += 0.25 + i * 37.123457;
+        wall += 3;
+        const child = p.tracer.startSpan('redis.get', { kind: SpanKind.CLIENT }, trace.setSpan(ctx, root));
+        mono += 999.9999999 + i; // crosses a second, and rounds up to a whole second once
+        child.end();
+        root.setAttribute('http.response.status_code', i % 13 === 0 ? 503 : 200);
+        if (i % 13 === 0) root.setStatus({ code: SpanStatusCode.ERROR });
+        mono += i % 2 === 0 ? 2_500 : 1;
+        root.end();
+      }
+    }
+  } finally {
+    Date.now = realNow;
+    performance.now = realPerf;
+  }
+  assert.ok((lean.tap.classes.LeanSpan ?? 0) > 10);
+  assert.deepEqual(await points(lean.store), await points(full.store));
+  assert.deepEqual(exported(lean), exported(full));
+  assert.ok(lean.exporter.getFinishedSpans().length > 20);
+});
+
+test('a lean span follows the SDK span: clock, ended-span warnings, status rules, events past the limit', () => {
+  const lean = pipeline(true, 0);
+  const full = pipeline(false, 0);
+  for (const p of [lean, full]) {
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+    const before = Date.now();
+    const s = p.tracer.startSpan('work', {}, ctx);
+    assert.equal(s.isRecording(), true);
+    s.setStatus({ code: SpanStatusCode.OK });
+    s.setStatus({ code: SpanStatusCode.ERROR, message: 'ignored after OK' });
+    for (let k = 0; k < 130; k++) s.addEvent(`e${k}`);
+    s.end();
+    s.end();
+    s.setAttribute('after', 1);
+    assert.equal(s.isRecording(), false);
+    const r = s as unknown as ReadableSpan;
+    assert.equal(r.status.code, SpanStatusCode.OK);
+    assert.equal(r.events.length, 128);
+    assert.equal(r.events[0].name, 'e2');
+    assert.equal(r.droppedEventsCount, 2);
+    assert.equal(r.attributes.after, undefined);
+    const startMs = r.startTime[0] * 1e3 + r.startTime[1] / 1e6;
+    assert.ok(startMs >= before && startMs <= Date.now(), `${startMs} within [${before}, now]`);
+    assert.ok(r.duration[0] === 0 && r.duration[1] >= 0 && r.duration[1] < 1e9);
+    assert.deepEqual(
+      [r.endTime[0] - r.startTime[0], r.endTime[1] - r.startTime[1]].reduce((x, y) => x * 1e9 + y),
+      r.duration[0] * 1e9 + r.duration[1]
+    );
+  }
+  assert.equal(lean.tap.classes.LeanSpan, 1);
+  assert.equal(full.tap.classes.SpanImpl, 1);
+});
+
+test('every tracer of a lean provider is lean; lean off gives SDK spans, recorded; suppressed tracing records nothing', () => {
+  const lean = pipeline(true, 0);
+  const s = lean.provider.getTracer('other').startSpan('x', {}, ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(lean.tenants, 'acme')));
+  assert.ok(s instanceof LeanSpan);
+  s.end();
+  const quiet = lean.tracer.startSpan('q', {}, suppressTracing(ROOT_CONTEXT));
+  assert.equal(quiet instanceof LeanSpan, false);
+  assert.equal(quiet.isRecording(), false);
+  quiet.end();
+  const full = pipeline(false, 0);
+  const u = full.provider.getTracer('other').startSpan('y', {}, ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(full.tenants, 'acme')));
+  assert.equal(u instanceof LeanSpan, false);
+  assert.equal(u.isRecording(), true);
+  u.end();
+  assert.equal(counter(lean.store, METRIC_SPANS_SEEN), 1);
+  assert.equal(counter(full.store, METRIC_SPANS_SEEN), 1);
+  assert.equal(full.tap.classes.SpanImpl, 1);
+});
+
+test('children of a lean span are lean, share its trace id and name it as their parent', () => {
+  const p = pipeline(true, 0);
+  const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+  p.tracer.startActiveSpan('parent', {}, ctx, (parent: ApiSpan) => {
+    const child = p.tracer.startSpan('child');
+    assert.ok(parent instanceof LeanSpan && child instanceof LeanSpan);
+    assert.equal(child.spanContext().traceId, parent.spanContext().traceId);
+    assert.equal((child as unknown as ReadableSpan).parentSpanContext?.spanId, parent.spanContext().spanId);
+    assert.equal(child.spanContext().traceFlags, TraceFlags.NONE);
+    child.end();
+    parent.end();
+  });
+  assert.equal(p.tap.classes.LeanSpan, 2);
+  assert.equal(counter(p.store, METRIC_SPANS_DROPPED, { reason: 'not_sampled' }), 2);
+});
+
+test('building a lean span that throws gives the app a non-recording span, one log line, and the next span is lean', () => {
+  const p = pipeline(true, 0);
+  const log = new DiagLines().install();
+  const fault = throwOnce(LeanTracer.prototype, '_lean');
+  try {
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+    const lost = p.tracer.startSpan('lost', {}, ctx);
+    assert.equal(fault.fired, 1);
+    assert.equal(lost.isRecording(), false);
+    lost.setAttribute('a', 1);
+    lost.end();
+    const next = p.tracer.startSpan('next', {}, ctx);
+    assert.ok(next instanceof LeanSpan);
+    next.end();
+    assert.deepEqual(log.take(), ['tenantscope: an unsampled span was not recorded: Error: injected fault']);
+    assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
+    assert.equal(p.tap.classes.LeanSpan, 1);
+  } finally {
+    fault.restore();
+    diag.disable();
+  }
+});
