@@ -1,5 +1,6 @@
 import {
   createNoopMeter,
+  type Context,
   type BatchObservableCallback,
   type Counter,
   type Gauge,
@@ -13,26 +14,35 @@ import {
   type ObservableCounter,
   type ObservableGauge,
   type ObservableUpDownCounter,
+  type ObservableResult,
   type UpDownCounter,
 } from '@opentelemetry/api';
+import { describeError, warnOnce } from '../log';
 import { UPSTREAM_SPAN_DERIVED_HISTOGRAMS } from '../semconv';
 
 const NOOP_METER = createNoopMeter();
+/** Attribute sets one summed up-down counter keeps before later ones fold (sdk-metrics' default cardinality limit). */
+const MAX_SUMMED_SERIES = 2000;
+const OVERFLOW_ATTRIBUTES: MetricAttributes = { 'otel.metric.overflow': true };
 
 /**
  * The meter provider the upstream instrumentations get: it hands them a no-op histogram for each histogram our
  * span processors already derive, per tenant, from the same spans (`http.server.request.duration`,
- * `http.client.request.duration`, `db.client.operation.duration`: see `UPSTREAM_SPAN_DERIVED_HISTOGRAMS`), and
- * the real instrument for everything else (the pg and mongodb pool gauges, which no span carries).
+ * `http.client.request.duration`, `db.client.operation.duration`: see `UPSTREAM_SPAN_DERIVED_HISTOGRAMS`), a
+ * {@link SummingUpDownCounter} for each up-down counter (the pg and mongodb pool gauges, which no span carries:
+ * same series, summed without `sdk-metrics`' per-call attribute hashing), and the real instrument for everything else.
  *
  * Why: each of those records goes through `sdk-metrics` attribute hashing (≈ 1 µs with five attributes) on every
  * request, for a histogram with no tenant that `http_request_duration_seconds` and the spanmetrics family
- * already cover (docs/benchmarks.md, "Work done twice"). `TENANTSCOPE_UPSTREAM_METRICS=true` gives the
+ * already cover (docs/benchmarks.md, "Work done twice"); instrumentation-pg adds to its pool counters three times at
+ * every checkout and every release (≈ 5 µs a request with one query). `TENANTSCOPE_UPSTREAM_METRICS=true` gives the
  * instrumentations the real provider instead.
  */
 export class SpanDerivedMetricsFilter implements MeterProvider {
   private readonly _inner: MeterProvider;
   private readonly _dropped: ReadonlySet<string>;
+  /** Per meter of the inner provider, its summed up-down counters by name (asked again, the same one, as sdk-metrics does). */
+  private readonly _summed = new WeakMap<Meter, Map<string, SummingUpDownCounter>>();
 
   constructor(inner: MeterProvider, dropped: ReadonlySet<string> = UPSTREAM_SPAN_DERIVED_HISTOGRAMS) {
     this._inner = inner;
@@ -40,7 +50,13 @@ export class SpanDerivedMetricsFilter implements MeterProvider {
   }
 
   getMeter(name: string, version?: string, options?: MeterOptions): Meter {
-    return new FilteringMeter(this._inner.getMeter(name, version, options), this._dropped);
+    const meter = this._inner.getMeter(name, version, options);
+    let summed = this._summed.get(meter);
+    if (summed === undefined) {
+      summed = new Map();
+      this._summed.set(meter, summed);
+    }
+    return new FilteringMeter(meter, this._dropped, summed);
   }
 }
 
@@ -48,7 +64,8 @@ export class SpanDerivedMetricsFilter implements MeterProvider {
 class FilteringMeter implements Meter {
   constructor(
     private readonly _inner: Meter,
-    private readonly _dropped: ReadonlySet<string>
+    private readonly _dropped: ReadonlySet<string>,
+    private readonly _summed: Map<string, SummingUpDownCounter>
   ) {}
 
   createHistogram<A extends MetricAttributes = MetricAttributes>(name: string, options?: MetricOptions): Histogram<A> {
@@ -64,7 +81,14 @@ class FilteringMeter implements Meter {
   }
 
   createUpDownCounter<A extends MetricAttributes = MetricAttributes>(name: string, options?: MetricOptions): UpDownCounter<A> {
-    return this._inner.createUpDownCounter<A>(name, options);
+    // Instrument names are case-insensitive (sdk-metrics hands out one storage per name).
+    const key = name.toLowerCase();
+    let c = this._summed.get(key);
+    if (c === undefined) {
+      c = new SummingUpDownCounter(this._inner.createObservableUpDownCounter(name, options));
+      this._summed.set(key, c);
+    }
+    return c as unknown as UpDownCounter<A>;
   }
 
   createObservableGauge<A extends MetricAttributes = MetricAttributes>(name: string, options?: MetricOptions): ObservableGauge<A> {
@@ -86,4 +110,72 @@ class FilteringMeter implements Meter {
   removeBatchObservableCallback<A extends MetricAttributes = MetricAttributes>(callback: BatchObservableCallback<A>, observables: Observable<A>[]): void {
     this._inner.removeBatchObservableCallback(callback, observables);
   }
+}
+
+interface Summed {
+  readonly attributes: MetricAttributes;
+  /** The attribute set in key order, to merge sets that were built in another order at collection. */
+  readonly canonical: string;
+  value: number;
+}
+
+/**
+ * An up-down counter whose adds are summed here, per attribute set, and reported at each collection through an
+ * observable up-down counter of the same name, unit and description: the same exported series as `sdk-metrics`'
+ * synchronous one (a non-monotonic cumulative sum per attribute set, in every temporality preference), without its
+ * attribute hashing on every `add` — here a key is the values in the order the caller wrote them, and sets written in
+ * another key order are merged once per collection. A value that is not a number is ignored, as `sdk-metrics` does
+(NaN is a number to both); asked again by name, a meter hands out the same counter. Attribute
+ * sets past {@link MAX_SUMMED_SERIES} fold into `otel.metric.overflow=true`, as its cardinality limit does.
+ */
+export class SummingUpDownCounter<A extends MetricAttributes = MetricAttributes> implements UpDownCounter<A> {
+  private readonly _sums = new Map<string, Summed>();
+  private _overflow: Summed | undefined;
+
+  constructor(observable: ObservableUpDownCounter<A>) {
+    observable.addCallback((result) => this._observe(result as ObservableResult));
+  }
+
+  add(value: number, attributes?: A, _context?: Context): void {
+    try {
+      if (typeof value !== 'number') return;
+      let key = '';
+      if (attributes !== undefined) {
+        for (const k in attributes) {
+          const v = attributes[k];
+          key += `${k}\u0000${typeof v === 'string' ? v : JSON.stringify(v)}\u0001`;
+        }
+      }
+      let sum = this._sums.get(key);
+      if (sum === undefined) {
+        // As sdk-metrics: the overflow series is one of the limit's sets.
+        if (this._sums.size >= MAX_SUMMED_SERIES - 1) {
+          this._overflow ??= { attributes: OVERFLOW_ATTRIBUTES, canonical: '', value: 0 };
+          this._overflow.value += value;
+          return;
+        }
+        const copy: MetricAttributes = { ...attributes };
+        sum = { attributes: copy, canonical: canonicalKey(copy), value: 0 };
+        this._sums.set(key, sum);
+      }
+      sum.value += value;
+    } catch (err) {
+      warnOnce('summing-updown-add', `an upstream up-down counter skipped an add: ${describeError(err)}`);
+    }
+  }
+
+  private _observe(result: ObservableResult): void {
+    const merged = new Map<string, Summed>();
+    for (const sum of this._sums.values()) {
+      const seen = merged.get(sum.canonical);
+      if (seen === undefined) merged.set(sum.canonical, { ...sum });
+      else seen.value += sum.value;
+    }
+    for (const sum of merged.values()) result.observe(sum.value, sum.attributes);
+    if (this._overflow !== undefined) result.observe(this._overflow.value, this._overflow.attributes);
+  }
+}
+
+function canonicalKey(attributes: MetricAttributes): string {
+  return JSON.stringify(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
 }
