@@ -271,7 +271,9 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const loggerProvider = buildLoggerProvider(config, resource, store, logger);
 
   // Histograms our span processors already derive per tenant get a no-op instrument, unless asked for.
-  const instrumentationMeters = config.upstreamMetrics ? meterProvider : new SpanDerivedMetricsFilter(meterProvider);
+  const instrumentationMeters = config.upstreamMetrics
+    ? meterProvider
+    : new SpanDerivedMetricsFilter(meterProvider, undefined, (fn) => logger.muted(fn));
   const register = (instrumentations: Instrumentation[]): void => {
     registerInstrumentations({ instrumentations, tracerProvider, meterProvider: instrumentationMeters });
   };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { test } from 'node:test';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { SpanDerivedMetricsFilter, SummingUpDownCounter } from '../../src/core/metrics/SpanDerivedMetricsFilter';
@@ -147,4 +148,42 @@ test('a summed up-down counter folds attribute sets past the cardinality limit a
   const summed = await collections(many, true, 1);
   assert.equal(real[0].length, summed[0].length);
   assert.deepEqual(summed, real);
+});
+
+test("an instrumentation's constructor-time counter on the real provider: no warning, one series, the summed values", async () => {
+  const warnings: string[] = [];
+  let muted = false;
+  diag.setLogger(
+    { error: (m) => warnings.push(m), warn: (m) => muted || warnings.push(m), info: () => {}, debug: () => {}, verbose: () => {} },
+    DiagLogLevel.WARN
+  );
+  try {
+    for (const quiet of [false, true]) {
+      warnings.length = 0;
+      const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+      const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+      const provider = new MeterProvider({ readers: [reader] });
+      // InstrumentationBase's constructor: instruments from the global (real) provider, never added to afterwards.
+      provider.getMeter('@opentelemetry/instrumentation-pg').createUpDownCounter('db.client.connection.count');
+      // registerInstrumentations: the same names again through the filter.
+      const quietly = <T>(fn: () => T): T => {
+        muted = true;
+        try {
+          return fn();
+        } finally {
+          muted = false;
+        }
+      };
+      const filter = quiet ? new SpanDerivedMetricsFilter(provider, undefined, quietly) : new SpanDerivedMetricsFilter(provider);
+      filter.getMeter('@opentelemetry/instrumentation-pg').createUpDownCounter('db.client.connection.count').add(3, { 'db.client.connection.state': 'idle' });
+      await reader.forceFlush();
+      const points = exporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics.map((m) => `${m.descriptor.name}=${m.dataPoints.map((d) => d.value).join(',')}`)));
+      assert.deepEqual(points, ['db.client.connection.count=3']);
+      if (quiet) assert.deepEqual(warnings, []);
+      else assert.equal(warnings.filter((w) => w.startsWith('A view or instrument with the name')).length, 1);
+      await provider.shutdown();
+    }
+  } finally {
+    diag.disable();
+  }
 });

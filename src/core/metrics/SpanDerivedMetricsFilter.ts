@@ -25,6 +25,9 @@ const NOOP_METER = createNoopMeter();
 const MAX_SUMMED_SERIES = 2000;
 const OVERFLOW_ATTRIBUTES: MetricAttributes = { 'otel.metric.overflow': true };
 
+/** Runs `fn` with the SDK's own warnings muted (the diag logger's `muted`). */
+export type Quietly = <T>(fn: () => T) => T;
+
 /**
  * The meter provider the upstream instrumentations get: it hands them a no-op histogram for each histogram our
  * span processors already derive, per tenant, from the same spans (`http.server.request.duration`,
@@ -44,9 +47,18 @@ export class SpanDerivedMetricsFilter implements MeterProvider {
   /** Per meter of the inner provider, its summed up-down counters by name (asked again, the same one, as sdk-metrics does). */
   private readonly _summed = new WeakMap<Meter, Map<string, SummingUpDownCounter>>();
 
-  constructor(inner: MeterProvider, dropped: ReadonlySet<string> = UPSTREAM_SPAN_DERIVED_HISTOGRAMS) {
+  private readonly _quietly: Quietly;
+
+  /**
+   * `quietly` runs the registration of a summed counter's observable with the SDK's duplicate-instrument warning
+   * muted: an instrumentation creates its instruments twice, in its constructor through the global provider (the
+   * real one: a synchronous up-down counter that then never records, so it never exports) and again through this
+   * one, and `sdk-metrics` warns that the observable of the same name is "incompatible" with that empty one.
+   */
+  constructor(inner: MeterProvider, dropped: ReadonlySet<string> = UPSTREAM_SPAN_DERIVED_HISTOGRAMS, quietly: Quietly = (fn) => fn()) {
     this._inner = inner;
     this._dropped = dropped;
+    this._quietly = quietly;
   }
 
   getMeter(name: string, version?: string, options?: MeterOptions): Meter {
@@ -56,7 +68,7 @@ export class SpanDerivedMetricsFilter implements MeterProvider {
       summed = new Map();
       this._summed.set(meter, summed);
     }
-    return new FilteringMeter(meter, this._dropped, summed);
+    return new FilteringMeter(meter, this._dropped, summed, this._quietly);
   }
 }
 
@@ -65,7 +77,8 @@ class FilteringMeter implements Meter {
   constructor(
     private readonly _inner: Meter,
     private readonly _dropped: ReadonlySet<string>,
-    private readonly _summed: Map<string, SummingUpDownCounter>
+    private readonly _summed: Map<string, SummingUpDownCounter>,
+    private readonly _quietly: Quietly
   ) {}
 
   createHistogram<A extends MetricAttributes = MetricAttributes>(name: string, options?: MetricOptions): Histogram<A> {
@@ -85,7 +98,7 @@ class FilteringMeter implements Meter {
     const key = name.toLowerCase();
     let c = this._summed.get(key);
     if (c === undefined) {
-      c = new SummingUpDownCounter(this._inner.createObservableUpDownCounter(name, options));
+      c = new SummingUpDownCounter(this._quietly(() => this._inner.createObservableUpDownCounter(name, options)));
       this._summed.set(key, c);
     }
     return c as unknown as UpDownCounter<A>;
