@@ -125,6 +125,12 @@ class FilteringMeter implements Meter {
   }
 }
 
+interface TrieNode {
+  next: Map<string, Map<unknown, TrieNode>> | undefined;
+  /** The attribute set that ends at this node. */
+  sum: Summed | undefined;
+}
+
 interface Summed {
   readonly attributes: MetricAttributes;
   /** The attribute set in key order, to merge sets that were built in another order at collection. */
@@ -136,13 +142,16 @@ interface Summed {
  * An up-down counter whose adds are summed here, per attribute set, and reported at each collection through an
  * observable up-down counter of the same name, unit and description: the same exported series as `sdk-metrics`'
  * synchronous one (a non-monotonic cumulative sum per attribute set, in every temporality preference), without its
- * attribute hashing on every `add` — here a key is the values in the order the caller wrote them, and sets written in
- * another key order are merged once per collection. A value that is not a number is ignored, as `sdk-metrics` does
-(NaN is a number to both); asked again by name, a meter hands out the same counter. Attribute
+ * attribute hashing on every `add`: a set's place is found key by key and value by value, in maps, in the order the
+ * caller wrote its keys (no string is built per add), and sets written in another key order are merged once per
+ * collection. A value that is not a number is ignored, as `sdk-metrics` does (NaN is a number to both); asked again
+ * by name, a meter hands out the same counter. Attribute
  * sets past {@link MAX_SUMMED_SERIES} fold into `otel.metric.overflow=true`, as its cardinality limit does.
  */
 export class SummingUpDownCounter<A extends MetricAttributes = MetricAttributes> implements UpDownCounter<A> {
-  private readonly _sums = new Map<string, Summed>();
+  /** Attribute sets as written: by key, then by value, level after level (no string built per add). */
+  private readonly _root: TrieNode = { next: undefined, sum: undefined };
+  private readonly _sums: Summed[] = [];
   private _overflow: Summed | undefined;
 
   constructor(observable: ObservableUpDownCounter<A>) {
@@ -152,24 +161,38 @@ export class SummingUpDownCounter<A extends MetricAttributes = MetricAttributes>
   add(value: number, attributes?: A, _context?: Context): void {
     try {
       if (typeof value !== 'number') return;
-      let key = '';
+      let node = this._root;
       if (attributes !== undefined) {
         for (const k in attributes) {
-          const v = attributes[k];
-          key += `${k}\u0000${typeof v === 'string' ? v : JSON.stringify(v)}\u0001`;
+          const raw: unknown = attributes[k];
+          // Arrays by content, apart from any string.
+          const v = typeof raw === 'object' && raw !== null ? `\u0000${JSON.stringify(raw)}` : raw;
+          node.next ??= new Map();
+          let byValue = node.next.get(k);
+          if (byValue === undefined) {
+            byValue = new Map();
+            node.next.set(k, byValue);
+          }
+          let child = byValue.get(v);
+          if (child === undefined) {
+            child = { next: undefined, sum: undefined };
+            byValue.set(v, child);
+          }
+          node = child;
         }
       }
-      let sum = this._sums.get(key);
+      let sum = node.sum;
       if (sum === undefined) {
         // As sdk-metrics: the overflow series is one of the limit's sets.
-        if (this._sums.size >= MAX_SUMMED_SERIES - 1) {
+        if (this._sums.length >= MAX_SUMMED_SERIES - 1) {
           this._overflow ??= { attributes: OVERFLOW_ATTRIBUTES, canonical: '', value: 0 };
           this._overflow.value += value;
           return;
         }
         const copy: MetricAttributes = { ...attributes };
         sum = { attributes: copy, canonical: canonicalKey(copy), value: 0 };
-        this._sums.set(key, sum);
+        node.sum = sum;
+        this._sums.push(sum);
       }
       sum.value += value;
     } catch (err) {
@@ -179,7 +202,7 @@ export class SummingUpDownCounter<A extends MetricAttributes = MetricAttributes>
 
   private _observe(result: ObservableResult): void {
     const merged = new Map<string, Summed>();
-    for (const sum of this._sums.values()) {
+    for (const sum of this._sums) {
       const seen = merged.get(sum.canonical);
       if (seen === undefined) merged.set(sum.canonical, { ...sum });
       else seen.value += sum.value;
