@@ -17,9 +17,9 @@ export interface Exporter<T> {
 
 /**
  * An exporter built by `build()` at its first export, not at start. The upstream OTLP exporters and what they
- * require (`otlp-exporter-base`, `otlp-transformer`, and for the 0.301.0 log and metric exporters a second
- * `core`, `sdk-metrics` and `resources` pinned to 3.1.0) are a few hundred files: loading them at start cost every
- * process, including one that never exports (docs/benchmarks.md, "Start-up"). `build` returns the finished exporter,
+ * require (`otlp-exporter-base`, `otlp-transformer`, protobuf code) are dozens of files (a few hundred before the
+ * dependency versions were aligned with the ones the exporters pin): loading them at start cost every process,
+ * including one that never exports (docs/benchmarks.md, "Start-up"). `build` returns the finished exporter,
  * with whatever tenantscope installs into it (src/sdk.ts).
  *
  * Nothing to send, nothing to load: `forceFlush()` and `shutdown()` before the first export build nothing, and an
