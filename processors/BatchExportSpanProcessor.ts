@@ -147,7 +147,10 @@ export class BatchExportSpanProcessor implements SpanProcessor {
         const remaining = this._o.deadline.remaining();
         if (this._queue.length === 0 || remaining <= 0) return;
         this._clearTimer();
-        const p = this._exportBatch(Math.min(this._o.exportTimeoutMillis, remaining));
+        // With a deadline in force, its timer above ends the export at the deadline (counted as shutdown_deadline,
+        // reported once with the totals); the export's own timeout, and the transport's request budget taken from
+        // it, are not cut to the same millisecond, where either could fire first and count and log a timeout.
+        const p = this._exportBatch(timer === undefined ? Math.min(this._o.exportTimeoutMillis, remaining) : this._o.exportTimeoutMillis);
         this._inFlight = p;
         await p;
         this._inFlight = undefined;
