@@ -9,13 +9,10 @@
  * (`label:ENV=value,…;…`: more channel cases with that environment). A case takes a few minutes; skipped without
  * valgrind.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasValgrind, helloInstructionsPerRequest } from './callgrind';
 import { emit, type BenchRow } from './harness';
 import { variantsFromEnv } from './pinning';
-import { load } from './throughput.bench';
 
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
@@ -25,52 +22,19 @@ interface Case {
   env: Record<string, string>;
 }
 
-function lastSummary(dir: string, pid: number): number {
-  const dumps = readdirSync(dir)
-    .filter((f) => f.startsWith(`cg.${pid}.`))
-    .map((f) => join(dir, f))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  const m = /^summary: (\d+)$/m.exec(readFileSync(dumps[0], 'utf8'));
-  if (m === null) throw new Error(`no summary in ${dumps[0]}`);
-  return Number(m[1]);
-}
-
-async function measure(c: Case): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'tenantscope-httpserver-'));
-  const proc = spawn(
-    'valgrind',
-    ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--require', join(__dirname, 'httpServerPreload.js'), join(__dirname, 'servers.js'), 'hello'],
-    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
+function measure(c: Case): Promise<number> {
+  return helloInstructionsPerRequest(
+    c.name,
+    ['--require', join(__dirname, 'httpServerPreload.js'), join(__dirname, 'servers.js'), 'hello'],
+    { PATH: process.env.PATH, HOME: process.env.HOME, ...c.env },
+    WARMUP,
+    REQUESTS
   );
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${c.name}: no port within 10 min\n${err.slice(-2000)}`)), 600_000);
-      proc.on('message', (m: { port?: number }) => {
-        if (typeof m.port === 'number') {
-          clearTimeout(t);
-          resolve(m.port);
-        }
-      });
-      proc.once('exit', (code) => reject(new Error(`${c.name}: exited ${code}\n${err.slice(-2000)}`)));
-    });
-    const base = { url: `http://127.0.0.1:${port}`, connections: 4, tenants: 1000, paths: 5000, pathStyle: 'id' };
-    const warm = await load({ ...base, amount: WARMUP });
-    spawnSync('callgrind_control', ['-z', String(proc.pid)], { stdio: 'ignore' });
-    const r = await load({ ...base, amount: REQUESTS, offset: warm.next });
-    spawnSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
-    if (r.errors > 0 || r.non2xx > 0) throw new Error(`${c.name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
-    return lastSummary(dir, proc.pid!) / REQUESTS;
-  } finally {
-    proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 async function main(): Promise<void> {
   const rows: BenchRow[] = [];
-  if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  if (!hasValgrind()) {
     emit({ title: 'HTTP server instrumentation (callgrind)', rows, notes: ['valgrind is not installed: skipped.'] });
     return;
   }

@@ -23,13 +23,10 @@
  * with the load. `BENCH_ENV=OTEL_BSP_SCHEDULE_DELAY=600000` exports only full batches: one source of that fewer (on
  * the loaded machine of docs/benchmarks.md the counts still moved 2.5×; bench/spanpath.bench.ts has no timers).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasValgrind, helloInstructionsPerRequest } from './callgrind';
 import { emit, median, type BenchRow } from './harness';
 import { contender, freePort, startSink, variantsFromEnv, type Contender } from './pinning';
-import { load } from './throughput.bench';
 
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
@@ -66,66 +63,21 @@ function cases(): Case[] {
   return list.filter((c) => c.who === 'plain' || only === undefined || only.some((p) => c.name.startsWith(p)));
 }
 
-function callgrind(args: string[]): void {
-  spawnSync('callgrind_control', args, { stdio: 'ignore' });
-}
-
-/** The `summary:` line (instructions) of the newest dump written for `pid` in `dir`. */
-function lastSummary(dir: string, pid: number): number {
-  const dumps = readdirSync(dir)
-    .filter((f) => f.startsWith(`cg.${pid}.`))
-    .map((f) => join(dir, f))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  const m = /^summary: (\d+)$/m.exec(readFileSync(dumps[0], 'utf8'));
-  if (m === null) throw new Error(`no summary in ${dumps[0]}`);
-  return Number(m[1]);
-}
-
 async function measure(c: Case, sink: string): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'tenantscope-callgrind-'));
   const promPort = await freePort();
   const who = contender(c.who, { sink, promPort, ratio: c.ratio, root: c.root });
-  const proc = spawn(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      `--callgrind-out-file=${join(dir, 'cg.%p')}`,
-      process.execPath,
-      ...(who.preload === undefined ? [] : ['--require', who.preload]),
-      join(__dirname, 'servers.js'),
-      'hello',
-    ],
-    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...(c.who === 'plain' ? {} : ALL_ENV), ...c.env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }
+  return helloInstructionsPerRequest(
+    c.name,
+    [...(who.preload === undefined ? [] : ['--require', who.preload]), join(__dirname, 'servers.js'), 'hello'],
+    { PATH: process.env.PATH, HOME: process.env.HOME, ...who.env, ...(c.who === 'plain' ? {} : ALL_ENV), ...c.env },
+    WARMUP,
+    REQUESTS
   );
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${c.name}: no port within 10 min\n${err.slice(-2000)}`)), 600_000);
-      proc.on('message', (m: { port?: number }) => {
-        if (typeof m.port === 'number') {
-          clearTimeout(t);
-          resolve(m.port);
-        }
-      });
-      proc.once('exit', (code) => reject(new Error(`${c.name}: exited ${code}\n${err.slice(-2000)}`)));
-    });
-    const base = { url: `http://127.0.0.1:${port}`, connections: 4, tenants: 1000, paths: 5000, pathStyle: 'id' };
-    const warm = await load({ ...base, amount: WARMUP });
-    callgrind(['-z', String(proc.pid)]);
-    const r = await load({ ...base, amount: REQUESTS, offset: warm.next });
-    callgrind(['-d', String(proc.pid)]);
-    if (r.errors > 0 || r.non2xx > 0) throw new Error(`${c.name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
-    return lastSummary(dir, proc.pid!) / REQUESTS;
-  } finally {
-    proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 async function main(): Promise<void> {
   const rows: BenchRow[] = [];
-  if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  if (!hasValgrind()) {
     emit({ title: 'Instructions per request (callgrind)', rows, notes: ['valgrind is not installed: skipped (apt-get install valgrind).'] });
     return;
   }

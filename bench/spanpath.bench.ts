@@ -15,10 +15,8 @@
  * `npx node build/bench/spanpath.bench.js` — BENCH_WARMUP (5000), BENCH_REQUESTS (10000), BENCH_VARIANTS, BENCH_CASES
  * (case-name prefixes).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasValgrind, startUnderCallgrind } from './callgrind';
 import { emit, type BenchRow } from './harness';
 import { variantsFromEnv } from './pinning';
 
@@ -126,7 +124,6 @@ function child(root: string): void {
 }
 
 async function measure(c: Case): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'tenantscope-spanpath-'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -137,46 +134,33 @@ async function measure(c: Case): Promise<number> {
     TENANTSCOPE_TENANT_HEADER: 'x-tenant-id',
     ...c.env,
   };
-  const proc = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, __filename, '--child', c.root], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const cg = startUnderCallgrind([__filename, '--child', c.root], env);
   const next = (want: string): Promise<void> =>
     new Promise((resolve, reject) => {
       const onMsg = (m: Record<string, unknown>): void => {
         if (m[want] === undefined) return;
-        proc.off('message', onMsg);
+        cg.proc.off('message', onMsg);
         resolve();
       };
-      proc.on('message', onMsg);
-      proc.once('exit', (code) => reject(new Error(`${c.name}: exited ${code}\n${err.slice(-2000)}`)));
+      cg.proc.on('message', onMsg);
+      cg.proc.once('exit', (code) => reject(new Error(`${c.name}: exited ${code}\n${cg.stderr().slice(-2000)}`)));
     });
   try {
     await next('ready');
-    proc.send({ run: WARMUP });
+    cg.proc.send({ run: WARMUP });
     await next('done');
-    spawnSync('callgrind_control', ['-z', String(proc.pid)], { stdio: 'ignore' });
-    proc.send({ run: REQUESTS });
+    cg.zero();
+    cg.proc.send({ run: REQUESTS });
     await next('done');
-    spawnSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
-    const dumps = readdirSync(dir)
-      .filter((f) => f.startsWith(`cg.${proc.pid}.`))
-      .map((f) => join(dir, f))
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-    const m = /^summary: (\d+)$/m.exec(readFileSync(dumps[0], 'utf8'));
-    if (m === null) throw new Error(`no summary in ${dumps[0]}`);
-    return Number(m[1]) / REQUESTS;
+    return cg.dump() / REQUESTS;
   } finally {
-    proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    cg.close();
   }
 }
 
 async function main(): Promise<void> {
   const rows: BenchRow[] = [];
-  if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  if (!hasValgrind()) {
     emit({ title: 'Span path, instructions per request (callgrind)', rows, notes: ['valgrind is not installed: skipped.'] });
     return;
   }
