@@ -44,22 +44,77 @@ function entryIsFile(): boolean {
 /**
  * Lets instrumentations patch ES modules with the one preload flag: import-in-the-middle's synchronous,
  * in-thread hooks where Node supports them, otherwise its loader thread (as Elastic's distribution does).
+ *
+ * The in-thread hooks are registered at the app's first `import` (of its entry, when that is an ES module), not at
+ * start: loading them compiles import-in-the-middle's ES modules and instantiates its two WebAssembly lexers,
+ * ≈ 7 MiB and 10–20 ms that a CommonJS app which never imports pays for nothing (start-up, docs/benchmarks.md).
+ * Until then one pass-through resolve hook waits; the import that fires it is resolved by import-in-the-middle's
+ * own resolve hook, so that module is wrapped like every later one.
  */
 function registerEsmHook(): void {
   try {
-    const hooks = require('import-in-the-middle/register-hooks.mjs') as {
-      register(): void;
-      supportsSyncHooks(): boolean;
-    };
-    if (hooks.supportsSyncHooks()) {
-      hooks.register();
+    const mod = require('node:module') as typeof import('node:module');
+    if (!nodeHasSyncLoaderHooks() || typeof mod.registerHooks !== 'function') {
+      mod.register('import-in-the-middle/hook.mjs', pathToFileURL(__filename));
       return;
     }
-    const mod = require('node:module') as typeof import('node:module');
-    mod.register('import-in-the-middle/hook.mjs', pathToFileURL(__filename));
+    let waiting: { deregister(): void } | undefined;
+    waiting = mod.registerHooks({
+      resolve(specifier, context, nextResolve) {
+        // CommonJS requires go to require-in-the-middle; import-in-the-middle owns the ES module graph.
+        if (waiting === undefined || context.conditions?.includes('require') === true) return nextResolve(specifier, context);
+        const self = waiting;
+        waiting = undefined;
+        self.deregister();
+        const resolve = registerImportInTheMiddle(mod);
+        return resolve === undefined ? nextResolve(specifier, context) : resolve(specifier, context, nextResolve);
+      },
+    });
   } catch (err) {
     say(`ESM instrumentation is off (${describeError(err)}); CommonJS modules are still instrumented.`);
   }
+}
+
+type ResolveHook = NonNullable<Parameters<typeof import('node:module').registerHooks>[0]['resolve']>;
+type LoadHook = NonNullable<Parameters<typeof import('node:module').registerHooks>[0]['load']>;
+
+/**
+ * Registers import-in-the-middle's in-thread hooks, as its `register-hooks.mjs` `register()` does (`createHook` with
+ * that module's URL, then `module.registerHooks`), and returns its resolve hook for the import already under way
+ * (`register()` keeps the hooks to itself; the version is pinned for this). On a Node its predicate rejects, falls
+ * back to the loader thread (for later imports).
+ */
+function registerImportInTheMiddle(mod: typeof import('node:module')): ResolveHook | undefined {
+  try {
+    const iitm = require('import-in-the-middle/create-hook.mjs') as {
+      supportsSyncHooks(): boolean;
+      createHook(meta: { url: string }): { resolveSync: ResolveHook; loadSync: LoadHook };
+    };
+    if (!iitm.supportsSyncHooks()) {
+      mod.register('import-in-the-middle/hook.mjs', pathToFileURL(__filename));
+      return undefined;
+    }
+    const hook = iitm.createHook({ url: pathToFileURL(require.resolve('import-in-the-middle/register-hooks.mjs')).href });
+    mod.registerHooks({ resolve: hook.resolveSync, load: hook.loadSync });
+    return hook.resolveSync;
+  } catch (err) {
+    say(`ESM instrumentation is off (${describeError(err)}); CommonJS modules are still instrumented.`);
+    return undefined;
+  }
+}
+
+/**
+ * import-in-the-middle 3.6's `supportsSyncHooks()` rule (a `module.registerHooks` whose load hook accepts the nullish
+ * CommonJS source, nodejs/node#59929: ≥ 22.22.3, ≥ 24.11.1, ≥ 25.1.0, ≥ 26), read here so that start-up does not
+ * load its ES module to ask; the library's own predicate is asked again at the first import.
+ */
+function nodeHasSyncLoaderHooks(): boolean {
+  const [major, minor, patch] = process.versions.node.split('.').map(Number);
+  if (major >= 26) return true;
+  if (major === 25) return minor >= 1;
+  if (major === 24) return minor > 11 || (minor === 11 && patch >= 1);
+  if (major === 22) return minor > 22 || (minor === 22 && patch >= 3);
+  return false;
 }
 
 /**

@@ -2,10 +2,13 @@
  * An ES-module app (test/fixtures/esm-app.mjs: `import http from 'node:http'`, `import pg from 'pg'`) run with the one
  * preload flag, real PostgreSQL. It must get server and pg spans with tenant ids, and the SDK must start exactly once
  * (the loader hooks must not start a second copy): one Prometheus listener, one span per operation.
- * The CommonJS case (`--require`) is covered by pipeline.test.ts.
+ * Also the same app imported from a CommonJS entry after start-up. The CommonJS case (`--require`) is covered by
+ * pipeline.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseMetrics, scrape, startFixture, sumOf, type RunningFixture } from '../helpers/fixture';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlpReceiver';
@@ -49,15 +52,21 @@ const MIX: { id: string; tenant?: string; expect: string }[] = [
   { id: '5', expect: 'unknown' },
 ];
 
-for (const preload of ['import', 'require'] as const) {
-  describe(`ESM app under --${preload} ./register.js`, () => {
+// The third case: a CommonJS entry that imports the ESM app after start-up (its first `import`), where the preload
+// registers import-in-the-middle's hooks (src/register.ts) and must still wrap `pg` and `node:http` for the app.
+for (const [preload, entry] of [
+  ['import', 'esm-app.mjs'],
+  ['require', 'esm-app.mjs'],
+  ['require', 'esm-from-cjs.js'],
+] as const) {
+  describe(`ESM app (${entry}) under --${preload} ./register.js`, () => {
     let receiver: OtlpReceiver;
     let app: RunningFixture;
     let appServer: (n: string) => ReceivedSpan | undefined;
 
     before(async () => {
       receiver = await startOtlpReceiver();
-      app = await startFixture('esm-app.mjs', {
+      app = await startFixture(entry, {
         preload,
         env: {
           OTEL_SERVICE_NAME: 'esm-app',
@@ -121,3 +130,51 @@ for (const preload of ['import', 'require'] as const) {
     });
   });
 }
+
+// Named imports of a built-in (`import { get } from 'node:http'`) are patched only through import-in-the-middle's
+// hooks, which the preload registers at the first import: of the ESM entry, of an ES module a CommonJS app imports
+// later, or of `node:http` itself as a CommonJS script's first import (resolved by import-in-the-middle's own hook).
+describe('named imports of node:http from ES modules get client spans', () => {
+  for (const [preload, entry] of [
+    ['import', 'esm-named-import.mjs'],
+    ['require', 'esm-named-import.mjs'],
+    ['require', 'esm-first-import.js'],
+  ] as const) {
+    it(`${entry} under --${preload}: the GET carries the client span's traceparent, exported as a CLIENT span`, async () => {
+      const receiver = await startOtlpReceiver();
+      const seen: IncomingHttpHeaders[] = [];
+      const target = createServer((req, res) => {
+        seen.push(req.headers);
+        res.end('ok');
+      });
+      await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+      try {
+        const app = await startFixture(entry, {
+          preload,
+          waitForListening: false,
+          env: {
+            OTEL_SERVICE_NAME: 'esm-named-import',
+            OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+            OTEL_METRICS_EXPORTER: 'none',
+            OTEL_LOGS_EXPORTER: 'none',
+            TARGET_URL: `http://127.0.0.1:${(target.address() as AddressInfo).port}/ping`,
+          },
+        });
+        assert.deepEqual(await app.exited, { code: 0, signal: null }, app.stderr());
+        assert.equal(app.stdout(), 'DONE 200\n');
+        assert.equal(app.stderr(), '');
+        assert.equal(seen.length, 1);
+        const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(seen[0].traceparent));
+        assert.ok(m, `traceparent ${String(seen[0].traceparent)}`);
+        const client = receiver.spans.filter((s) => s.kind === CLIENT);
+        assert.deepEqual(
+          client.map((s) => [s.name, s.traceId, s.spanId, s.attributes['url.full'], s.attributes['http.response.status_code']]),
+          [['GET', m[1], m[2], `http://127.0.0.1:${(target.address() as AddressInfo).port}/ping`, 200]]
+        );
+      } finally {
+        target.close();
+        await receiver.close();
+      }
+    });
+  }
+});
