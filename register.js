@@ -16,7 +16,8 @@ if (major < 22 || (major === 22 && minor < 15)) {
   say(`Node.js ${process.versions.node} is older than the supported >=22.15.0; instrumentation is off and the app runs without it.`);
 } else {
   try {
-    require('./build/src/register.js');
+    // The bundle (scripts/bundle.ts) that `require('tenantscope')` loads too: one copy of the pipeline and its API.
+    require('./build/tenantscope.js')[Symbol.for('tenantscope.register')]();
   } catch (err) {
     say(`failed to load (${err && err.message}); the app runs uninstrumented.`);
   }

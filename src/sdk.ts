@@ -13,7 +13,7 @@ import { registerInstrumentations, type Instrumentation } from '@opentelemetry/i
 import type { LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { defaultResource, detectResources, envDetector, processDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { hostname, arch } from 'node:os';
-import { basename, sep } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import {
   ConsoleMetricExporter,
   MeterProvider,
@@ -81,7 +81,7 @@ import { OwnServers } from './core/OwnServers';
 import { PriceTable } from './core/pricing/PriceTable';
 import { TenantBudgets } from './core/budgets/TenantBudgets';
 import { registerSelfGauges } from './core/metrics/SelfGauges';
-import { VERSION } from './core/package';
+import { BUNDLE_FILE, PACKAGE_ROOT, VERSION } from './core/package';
 import { ModelEndpointPolicy } from './core/tenant/ModelEndpointPolicy';
 import { JaegerPropagator } from './propagation/JaegerPropagator';
 import { TenantPropagator } from './propagation/TenantPropagator';
@@ -376,14 +376,15 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
 }
 
 /** tenantscope's own compiled directories (build/src, build/processors, build/instrumentations). */
-const OWN_DIRS = ['src', 'processors', 'instrumentations'].map((d) => `${__dirname.slice(0, __dirname.lastIndexOf(sep))}${sep}${d}${sep}`);
+const OWN_DIRS = ['src', 'processors', 'instrumentations'].map((d) => `${join(PACKAGE_ROOT, 'build', d)}${sep}`);
 
 /**
  * Requires that do not load an instrumentation: from tenantscope itself and from OpenTelemetry packages (the OTLP
- * exporters and our Prometheus endpoint require `http` at start; the app has not used it yet).
+ * exporters and our Prometheus endpoint require `http` at start; the app has not used it yet), bundled
+ * (build/tenantscope.js) or not.
  */
 function isOwnOrOpenTelemetryModule(filename: string): boolean {
-  return filename.includes(`${sep}node_modules${sep}@opentelemetry${sep}`) || OWN_DIRS.some((d) => filename.startsWith(d));
+  return filename === BUNDLE_FILE || filename.includes(`${sep}node_modules${sep}@opentelemetry${sep}`) || OWN_DIRS.some((d) => filename.startsWith(d));
 }
 
 /** True when the upstream instrumentation `name` is on (our connections instrumentation goes with `http`). */

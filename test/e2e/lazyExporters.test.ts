@@ -4,10 +4,13 @@
  * `require.cache` before any export, after the first, and at exit; and that what the first export sends arrives.
  * The failing-collector behaviour with these exporters (counters, the two log lines, bounded exit) is pinned by
  * test/e2e/exportFaults.test.ts.
+ * The preload here is tsc's output before bundling (UNBUNDLED_REGISTER): inside the bundle build/tenantscope.js a
+ * module is evaluated at its first `require` just the same, but it never shows in `require.cache`
+ * (test/e2e/bundle.test.ts checks what the bundled preload loads).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startFixture } from '../helpers/fixture';
+import { UNBUNDLED_REGISTER, startFixture } from '../helpers/fixture';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlpReceiver';
 
 const TRACE_EXPORTER = ['@opentelemetry/exporter-trace-otlp-proto', '@opentelemetry/otlp-exporter-base', '@opentelemetry/otlp-transformer'];
@@ -22,7 +25,10 @@ const METRIC_EXPORTER = [
 async function run(receiver: OtlpReceiver, env: Record<string, string>, out?: string[]): Promise<Record<string, string[]>> {
   const app = await startFixture('loaded-exporters.js', {
     waitForListening: false,
+    register: UNBUNDLED_REGISTER,
     env: {
+      // The API of the same (unbundled) copy as the preload.
+      API_MODULE: UNBUNDLED_REGISTER.replace(/register\.js$/, 'index.js'),
       OTEL_SERVICE_NAME: 'loaded-exporters',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
       OTEL_TRACES_EXPORTER: 'otlp',

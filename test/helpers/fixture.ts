@@ -7,6 +7,11 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
 export const REGISTER = join(ROOT, 'register.js');
+/**
+ * The preload's code before bundling (tsc's output, which the bundle build/tenantscope.js is made of): for tests that
+ * watch which packages load when, through `require.cache`, where the bundle's modules do not appear.
+ */
+export const UNBUNDLED_REGISTER = join(ROOT, 'build', 'src', 'register.js');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
 
 export interface RunningFixture {
@@ -26,6 +31,8 @@ export interface FixtureOptions {
   env?: Record<string, string | undefined>;
   /** `require` (default) or `import`. */
   preload?: 'require' | 'import' | 'none';
+  /** The preload file; default REGISTER (register.js). */
+  register?: string;
   /** Node binary; defaults to the one running the tests. */
   node?: string;
   /** Wait for `LISTENING <port>`; false for scripts that just run and exit. */
@@ -37,7 +44,7 @@ export interface FixtureOptions {
 export function startFixture(file: string, options: FixtureOptions = {}): Promise<RunningFixture> {
   const script = file.startsWith('/') ? file : join(FIXTURES, file);
   const preload = options.preload ?? 'require';
-  const args = preload === 'none' ? [script] : [preload === 'require' ? '--require' : '--import', REGISTER, script];
+  const args = preload === 'none' ? [script] : [preload === 'require' ? '--require' : '--import', options.register ?? REGISTER, script];
   const base: Record<string, string | undefined> = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
