@@ -61,6 +61,13 @@ const lazyModules: Plugin = {
   },
 };
 
+/** The public API's export names (src/index.ts, as tsc built it). */
+export function apiNames(): string[] {
+  const names = Object.keys(require(join(ROOT, 'build', 'src', 'index.js')) as object).filter((n) => n !== '__esModule');
+  for (const n of names) if (!/^[A-Za-z_$][\w$]*$/.test(n)) throw new Error(`API export ${n} is not an identifier`);
+  return names;
+}
+
 async function main(): Promise<void> {
   const result = await build({
     entryPoints: [join(ROOT, 'build', 'src', 'bundle.js')],
@@ -74,6 +81,9 @@ async function main(): Promise<void> {
     // Whitespace and syntax only: names stay as written (stack traces, `constructor.name`).
     minifyWhitespace: true,
     minifySyntax: true,
+    // The API's names in the form Node's CommonJS lexer reads (as esbuild writes it for an ES module entry), so
+    // that `import { withTenant } from 'tenantscope'` works in an ES module.
+    footer: { js: `0 && (module.exports = { ${apiNames().join(', ')} });` },
     // Linked to tsc's maps, so `--enable-source-maps` traces point at the TypeScript sources.
     sourcemap: 'linked',
     legalComments: 'eof',

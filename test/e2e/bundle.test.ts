@@ -52,6 +52,22 @@ describe('the bundled preload', () => {
     }
   });
 
+  it('an ES module imports every export of the API by name (Node reads the names from the bundle)', async () => {
+    const app = await startFixture('esm-api.mjs', {
+      preload: 'import',
+      waitForListening: false,
+      env: { OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+    });
+    assert.deepEqual(await app.exited, { code: 0, signal: null }, app.stderr());
+    assert.equal(app.stderr(), '');
+    const index = require(join(ROOT, 'build', 'src', 'index.js')) as Record<string, unknown>;
+    const names = Object.keys(index).filter((n) => n !== '__esModule');
+    assert.equal(names.length, 14);
+    // Node adds `default` and `module.exports` (the whole CommonJS exports) to a CommonJS module's namespace, and
+    // `__esModule`, which tsc's output defines.
+    assert.equal(app.stdout(), `NAMES ${JSON.stringify([...names, '__esModule', 'default', 'module.exports'].sort())}\nTENANT globex\n`);
+  });
+
   it('package.json points the API and the types where the build writes them', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
       main: string;
