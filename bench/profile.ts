@@ -3,11 +3,13 @@
  * `--files`), as the benches' docs quote it. `npx node build/bench/profile.js [--files] [--per N] FILE…`:
  * `--per N` divides every time by N (requests served, to read µs per request).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   children?: number[];
 }
 
@@ -37,6 +39,30 @@ export function bucketOf(url: string, functionName: string, files: boolean): str
   return files ? url : 'other';
 }
 
+const sourceMaps = new Map<string, SourceMap | undefined>();
+
+/**
+ * The file a frame's function was written in: for the bundle (build/tenantscope.js, scripts/bundle.ts) the original
+ * module, through the bundle's source map (else every frame of ours and of the SDK would read as the bundle).
+ */
+export function originalUrl(url: string, line: number, column: number): string {
+  if (!url.endsWith('/tenantscope.js')) return url;
+  let map = sourceMaps.get(url);
+  if (!sourceMaps.has(url)) {
+    try {
+      const file = `${fileURLToPath(url)}.map`;
+      map = existsSync(file) ? new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]) : undefined;
+    } catch {
+      map = undefined;
+    }
+    sourceMaps.set(url, map);
+  }
+  const source = (map?.findEntry(line, column) as { originalSource?: string } | undefined)?.originalSource;
+  if (source === undefined) return url;
+  // Sources are relative to build/: ours as `../src/…ts` (tsc's maps, chained), packages as `../node_modules/…`.
+  return source.includes('node_modules/') ? source : `/build/${source.replace(/^(\.\.\/)+/, '').replace(/\.ts$/, '.js')}`;
+}
+
 /** Self microseconds per bucket, and the profile's total. */
 export function summarise(profile: Profile, files: boolean): { total: number; buckets: Map<string, number> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -47,7 +73,8 @@ export function summarise(profile: Profile, files: boolean): { total: number; bu
     const dt = profile.timeDeltas[i] ?? 0;
     if (n === undefined) continue;
     total += dt;
-    const k = bucketOf(n.callFrame.url, n.callFrame.functionName, files);
+    const f = n.callFrame;
+    const k = bucketOf(originalUrl(f.url, f.lineNumber, f.columnNumber ?? 0), f.functionName, files);
     buckets.set(k, (buckets.get(k) ?? 0) + dt);
   }
   return { total, buckets };
