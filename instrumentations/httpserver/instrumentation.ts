@@ -4,6 +4,7 @@ import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { errorMonitor } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { LinkedContext } from '../../src/core/LinkedContext';
 import { describeError, warnOnce } from '../../src/core/log';
 import { VERSION } from '../../src/core/package';
 import { linkRequestSpan, requestSizeAttributes } from '../../src/core/RequestSpan';
@@ -106,9 +107,14 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
       const scheme = (message.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http';
       const attributes = requestAttributes(request, scheme);
       Object.assign(attributes, requestSizeAttributes(request));
-      const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+      // The request's contexts as a chain of links (src/core/LinkedContext.ts), not the API's copied Maps.
+      const parent = propagation.extract(LinkedContext.ROOT, request.headers);
       const method = request.method || 'GET';
-      const span = this.tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
+      // The attributes go on after the start, not in the start options: sdk-trace cleans start attributes twice
+      // (before and after the sampler), a WeakSet per value each time, and setAttributes once. The configurable
+      // samplers (src/core/config.ts) never read start attributes, so the span and the decision are the same.
+      const span = this.tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+      span.setAttributes(attributes);
       const rpc: RPCMetadata = { type: RPCType.HTTP, span };
       const ctx = setRPCMetadata(trace.setSpan(parent, span), rpc);
       const state: ServerRequestState = {

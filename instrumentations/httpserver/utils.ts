@@ -87,15 +87,16 @@ function setUrlAttributes(attributes: Attributes, url: string | undefined, host:
   if (parsed.search !== '') attributes[ATTR_URL_QUERY] = redactQuery(parsed.search.slice(1));
 }
 
-/** The last Host header seen to make a parsable base URL (keep-alive clients repeat theirs). */
-let lastGoodBase = '';
+/** The last Host header and scheme seen to make a parsable base URL (keep-alive clients repeat theirs). */
+let lastGoodHost = '';
+let lastGoodScheme = '';
 
 function parsableHost(host: string | undefined, scheme: string): boolean {
   if (host === undefined) return true;
-  const base = `${scheme}://${host}`;
-  if (base === lastGoodBase) return true;
-  if (!URL.canParse(base)) return false;
-  lastGoodBase = base;
+  if (host === lastGoodHost && scheme === lastGoodScheme) return true;
+  if (!URL.canParse(`${scheme}://${host}`)) return false;
+  lastGoodHost = host;
+  lastGoodScheme = scheme;
   return true;
 }
 
@@ -106,8 +107,8 @@ function redactQuery(query: string): string {
 }
 
 interface HostAndPort {
-  host: string;
-  port?: string;
+  readonly host: string;
+  readonly port?: string;
 }
 
 /** `server.address` / `server.port`: Forwarded, then X-Forwarded-Host, then Host (upstream's order and parsing). */
@@ -127,7 +128,21 @@ function serverAddress(request: IncomingMessage, scheme: string): HostAndPort | 
   return null;
 }
 
+/** The last `parseHost` answer (keep-alive clients repeat their Host header); its object is only read. */
+let lastHostHeader = '';
+let lastHostProto: string | undefined;
+let lastHost: HostAndPort = { host: '' };
+
 function parseHost(header: string, proto: string | undefined): HostAndPort {
+  if (header === lastHostHeader && proto === lastHostProto) return lastHost;
+  const parsed = splitHost(header, proto);
+  lastHostHeader = header;
+  lastHostProto = proto;
+  lastHost = parsed;
+  return parsed;
+}
+
+function splitHost(header: string, proto: string | undefined): HostAndPort {
   const parts = header.split(':');
   const defaultPort = proto === 'http' ? '80' : proto === 'https' ? '443' : undefined;
   if (parts.length === 1) return defaultPort === undefined ? { host: parts[0] } : { host: parts[0], port: defaultPort };

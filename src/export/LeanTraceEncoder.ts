@@ -23,12 +23,20 @@ import { debug, describeError, warnOnce } from '../core/log';
 
 /** Strings longer than this are encoded each time (URLs, ids, statements rarely repeat). */
 const CACHE_MAX_STRING = 64;
-/** Entries before the cache is cleared (bounded whatever the traffic). */
+/** Entries before the cache is cleared (bounded whatever the traffic): names and values, and attribute keys apart. */
 const CACHE_MAX_ENTRIES = 4096;
+const CACHE_MAX_KEYS = 1024;
+const CACHE_MAX_STRINGS = CACHE_MAX_ENTRIES - CACHE_MAX_KEYS;
 const MIN_64_BIT_INT = -(2 ** 63);
 const MAX_64_BIT_INT = 2 ** 63;
 const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK = 0x100;
 const SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK = 0x200;
+/** KeyValue's `key` (field 1) and `value` (field 2) tags, both length-delimited. */
+const KEY_VALUE_KEY_TAG = (1 << 3) | 2;
+const KEY_VALUE_VALUE_TAG = (2 << 3) | 2;
+/** A hex digit's value by char code, what `nibble` computes (upstream's `hexToBinary` arithmetic) for codes < 128. */
+const NIBBLE = new Uint8Array(128);
+for (let c = 0; c < 128; c++) NIBBLE[c] = nibble(c) & 0xff;
 
 type Resource = ReadableSpan['resource'];
 type Scope = ReadableSpan['instrumentationScope'];
@@ -37,7 +45,10 @@ export class LeanTraceEncoder {
   private _buf = new Uint8Array(1 << 16);
   private _view = new DataView(this._buf.buffer);
   private _pos = 0;
+  /** Names and short values: their length-prefixed UTF-8 bytes. */
   private readonly _strings = new Map<string, Uint8Array>();
+  /** Attribute keys: see `_keyPrefix`. */
+  private readonly _keys = new Map<string, Uint8Array>();
   private readonly _encoder = new TextEncoder();
 
   /** The request bytes for `spans` (a fresh array the caller owns). */
@@ -48,7 +59,7 @@ export class LeanTraceEncoder {
 
   /** Number of strings in the cache (bounded by {@link CACHE_MAX_ENTRIES}). */
   get cachedStrings(): number {
-    return this._strings.size;
+    return this._strings.size + this._keys.size;
   }
 
   private _write(spans: readonly ReadableSpan[]): void {
@@ -198,9 +209,8 @@ export class LeanTraceEncoder {
       if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
       this._tag(field, 2);
       const kv = this._begin();
-      this._tag(1, 2);
-      this._string(key);
-      this._tag(2, 2);
+      // KeyValue: its key field (tag, length, bytes) and the value's tag, copied as one cached run.
+      this._keyPrefix(key);
       const v = this._begin();
       this._anyValue(attributes[key]);
       this._end(v);
@@ -368,10 +378,16 @@ export class LeanTraceEncoder {
     this._varint(n);
     this._room(n);
     const b = this._buf;
-    for (let i = 0; i < 2 * n; i += 2) b[this._pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+    let p = this._pos;
+    for (let i = 0; i < 2 * n; i += 2) {
+      const hi = hex.charCodeAt(i);
+      const lo = hex.charCodeAt(i + 1);
+      b[p++] = hi < 128 && lo < 128 ? (NIBBLE[hi] << 4) | NIBBLE[lo] : (nibble(hi) << 4) | nibble(lo);
+    }
+    this._pos = p;
   }
 
-  /** A name or key (they repeat on every span): its UTF-8 bytes from the cache. */
+  /** A name or key (they repeat on every span): its length and UTF-8 bytes from the cache. */
   private _string(s: string): void {
     if (s.length > CACHE_MAX_STRING) {
       this._text(s);
@@ -379,14 +395,66 @@ export class LeanTraceEncoder {
     }
     let bytes = this._strings.get(s);
     if (bytes === undefined) {
-      if (this._strings.size >= CACHE_MAX_ENTRIES) this._strings.clear();
-      bytes = this._encoder.encode(s);
+      if (this._strings.size >= CACHE_MAX_STRINGS) this._strings.clear();
+      bytes = this._encoded(s, 0);
       this._strings.set(s, bytes);
     }
-    this._varint(bytes.length);
-    this._room(bytes.length);
-    this._buf.set(bytes, this._pos);
-    this._pos += bytes.length;
+    this._copy(bytes);
+  }
+
+  /**
+   * An attribute key as a KeyValue's first field and the tag of its second (`0x0a`, length, UTF-8 bytes, `0x12`),
+   * from its own bounded cache (keys are few; values such as `GET` share `_strings` and must not evict them).
+   */
+  private _keyPrefix(key: string): void {
+    if (key.length > CACHE_MAX_STRING) {
+      this._tag(1, 2);
+      this._text(key);
+      this._tag(2, 2);
+      return;
+    }
+    let bytes = this._keys.get(key);
+    if (bytes === undefined) {
+      if (this._keys.size >= CACHE_MAX_KEYS) this._keys.clear();
+      bytes = this._encoded(key, KEY_VALUE_KEY_TAG);
+      this._keys.set(key, bytes);
+    }
+    this._copy(bytes);
+  }
+
+  /**
+   * `s` as a length-delimited field's bytes: `tag` first when not 0, the varint length, the UTF-8 bytes, and for a
+   * key (`tag` set) the tag of the value field after them.
+   */
+  private _encoded(s: string, tag: number): Uint8Array {
+    const utf8 = this._encoder.encode(s);
+    const head: number[] = tag === 0 ? [] : [tag];
+    let v = utf8.length;
+    while (v > 127) {
+      head.push((v & 0x7f) | 0x80);
+      v >>>= 7;
+    }
+    head.push(v);
+    const out = new Uint8Array(head.length + utf8.length + (tag === 0 ? 0 : 1));
+    out.set(head, 0);
+    out.set(utf8, head.length);
+    if (tag !== 0) out[out.length - 1] = KEY_VALUE_VALUE_TAG;
+    return out;
+  }
+
+  /** Copies cached bytes in: a loop for the short runs they nearly all are (cheaper than `set`'s call). */
+  private _copy(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this._room(n);
+    if (n > 32) {
+      this._buf.set(bytes, this._pos);
+      this._pos += n;
+      return;
+    }
+    const b = this._buf;
+    let p = this._pos;
+    for (let i = 0; i < n; i++) b[p++] = bytes[i];
+    this._pos = p;
   }
 
   /** A value (paths, ids, tenants rarely repeat): ASCII straight in, anything else encoded into the buffer. */

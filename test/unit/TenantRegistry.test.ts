@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { TENANT_ID_PATTERN, TenantRegistry } from '../../src/core/tenant/TenantRegistry';
+import { TENANT_ID_PATTERN, TenantRegistry, isTenantIdSpelling } from '../../src/core/tenant/TenantRegistry';
 
 test('valid ids are used as given, up to 64 characters of the allowed charset', () => {
   const r = new TenantRegistry({ maxTenants: 10 });
@@ -101,4 +101,13 @@ test('the hash memo stays correct past its bound', () => {
   const r = new TenantRegistry({ maxTenants: 10, hashKey: key });
   for (let i = 0; i < 12_000; i++) r.spanId(`t${i}`);
   assert.equal(r.spanId('t5'), 't' + createHmac('sha256', key).update('t5').digest('hex').slice(0, 16));
+});
+
+test('the character-table check of an id agrees with TENANT_ID_PATTERN on every string', () => {
+  const samples = ['', 'a', '-a', 'a-', 'a\n', 'a\nb', '\u00e9', 'a\u00e9', 'x'.repeat(64), 'x'.repeat(65), 'a b', 'A.b_c:d-9', '_a', ':a', '9'];
+  // Every one- and two-character string over the first 256 code units, and a few longer ones from them.
+  for (let a = 0; a < 256; a++) {
+    samples.push(String.fromCharCode(a), 'a' + String.fromCharCode(a), String.fromCharCode(a) + 'a', 'ab' + String.fromCharCode(a) + 'cd');
+  }
+  for (const s of samples) assert.equal(isTenantIdSpelling(s), TENANT_ID_PATTERN.test(s), JSON.stringify(s));
 });

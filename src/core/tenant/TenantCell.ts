@@ -1,5 +1,5 @@
 import { createContextKey, type Context } from '@opentelemetry/api';
-import { TENANT_ID_PATTERN, type TenantRegistry } from './TenantRegistry';
+import type { TenantRegistry } from './TenantRegistry';
 import { TENANT_INVALID, TENANT_UNKNOWN } from '../semconv';
 
 /** Context key under which a request's {@link TenantCell} travels. */
@@ -43,10 +43,8 @@ export class TenantCell {
   private _resolve(): void {
     const raw = this._explicit ?? this._header ?? this._baggage;
     this.id = this._registry.spanId(raw);
-    this.forward =
-      typeof raw === 'string' && this.id !== TENANT_INVALID && this.id !== TENANT_UNKNOWN && TENANT_ID_PATTERN.test(raw)
-        ? raw
-        : undefined;
+    // A string `spanId` answered with neither `invalid` nor `unknown` has passed its TENANT_ID_PATTERN check.
+    this.forward = typeof raw === 'string' && this.id !== TENANT_INVALID && this.id !== TENANT_UNKNOWN ? raw : undefined;
     this.cachedBy = undefined;
   }
 }
