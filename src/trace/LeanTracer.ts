@@ -221,8 +221,15 @@ export class LeanTracer implements Tracer {
     let dropped = 0;
     const given = options.attributes;
     if (given != null && typeof given === 'object') {
-      for (const k in given) if (given[k] !== undefined && Object.hasOwn(given, k)) dropped++;
-      dropped -= count;
+      // What it read (Object.entries: own keys), less what it kept; counted without the own-key test first, which
+      // can only count more (an inherited enumerable key, in practice never).
+      let n = 0;
+      for (const k in given) if (given[k] !== undefined) n++;
+      if (n !== count) {
+        n = 0;
+        for (const k in given) if (given[k] !== undefined && Object.hasOwn(given, k)) n++;
+        dropped = n - count;
+      }
     }
     const limits = this._p.limits;
     if (extra !== undefined || count > limits.attributeCountLimit || limits.attributeValueLengthLimit !== Infinity) {
