@@ -9,7 +9,7 @@
  * of 1,000 tenants, `/v1/conversations/<n>` of 5,000 paths), start the server span with its 13 start attributes,
  * run the handler in its context, set the 6 response attributes and the status, end it. Under valgrind: warm-up,
  * counters zeroed, BENCH_REQUESTS requests counted. Cases: sampler `traceidratio` at 10% and 100%, lean spans on
- * (default) and off (`TENANTSCOPE_LEAN_UNSAMPLED=false`), BENCH_VARIANTS roots (another tree's build), and upstream's
+ * (default) and off (`TENANTSCOPE_LEAN_SPANS=false`), BENCH_VARIANTS roots (another tree's build), and upstream's
  * span path (sdk-trace's provider, parent-based ratio sampler, W3C propagators, batch processor, no metrics).
  *
  * `npx node build/bench/spanpath.bench.js` — BENCH_WARMUP (5000), BENCH_REQUESTS (10000), BENCH_VARIANTS, BENCH_CASES
@@ -37,7 +37,7 @@ function cases(): Case[] {
     for (const r of roots) {
       const pct = ratio === '1' ? '100%' : '10%';
       list.push({ name: `${pct}${r.label}`, root: r.root, env: { OTEL_TRACES_SAMPLER_ARG: ratio, ...r.env } });
-      if (r.label === '') list.push({ name: `${pct} lean off`, root: r.root, env: { OTEL_TRACES_SAMPLER_ARG: ratio, TENANTSCOPE_LEAN_UNSAMPLED: 'false' } });
+      if (r.label === '') list.push({ name: `${pct} lean off`, root: r.root, env: { OTEL_TRACES_SAMPLER_ARG: ratio, TENANTSCOPE_LEAN_SPANS: 'false' } });
     }
   }
   // Upstream's span path at the same ratios: sdk-trace's provider, parent-based ratio sampler, W3C propagators, a

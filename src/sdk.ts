@@ -258,13 +258,13 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
       store,
     }),
   ];
-  // Processors see every span whatever the sampler decides (recorded, not sampled), so metrics stay exact; a span the
-  // sampler did not sample is a lean span unless TENANTSCOPE_LEAN_UNSAMPLED=false (src/trace/LeanTracer.ts).
+  // Processors see every span whatever the sampler decides (recorded, not sampled), so metrics stay exact. Every span,
+  // sampled or not, is a lean span unless TENANTSCOPE_LEAN_SPANS=false (src/trace/LeanTracer.ts).
   const tracerProvider = new TenantScopeTracerProvider({
     resource,
     sampler: buildSampler(config.sampler),
     spanProcessors,
-    lean: config.leanUnsampled,
+    lean: config.leanSpans,
   });
   trace.setGlobalTracerProvider(tracerProvider);
 

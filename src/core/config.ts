@@ -105,10 +105,11 @@ export interface TenantScopeConfig {
    */
   readonly httpServer: HttpServerMode;
   /**
-   * TENANTSCOPE_LEAN_UNSAMPLED: record a span the sampler did not sample as a lean span (src/trace/LeanTracer.ts)
-   * instead of sdk-trace's span; same metrics, same exported spans when a keep rule keeps its trace. Default true.
+   * TENANTSCOPE_LEAN_SPANS: record every span, sampled or not, as a lean span (src/trace/LeanTracer.ts) instead of
+   * sdk-trace's span; same metrics, same exported spans. `false`: sdk-trace's span for every span. Default true.
+   * Its former name, TENANTSCOPE_LEAN_UNSAMPLED (whose `false` meant the same), is read when it is not set.
    */
-  readonly leanUnsampled: boolean;
+  readonly leanSpans: boolean;
   /** How a Redis key names its cache type: literal text, one `{type}`, `*` wildcards. */
   readonly cacheTypePattern: string;
   /** Distinct cache types before later ones fold into `_OTHER`. */
@@ -300,7 +301,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     upstreamMetrics: bool(env, 'TENANTSCOPE_UPSTREAM_METRICS', false),
     httpServer: oneOf(env, 'TENANTSCOPE_HTTP_SERVER', DEFAULT_HTTP_SERVER, HTTP_SERVER_MODES),
-    leanUnsampled: bool(env, 'TENANTSCOPE_LEAN_UNSAMPLED', true),
+    leanSpans: bool(env, str(env, 'TENANTSCOPE_LEAN_SPANS') === undefined ? 'TENANTSCOPE_LEAN_UNSAMPLED' : 'TENANTSCOPE_LEAN_SPANS', true),
     maxLabelValues: int(env, 'TENANTSCOPE_MAX_LABEL_VALUES', 50, 1, 10_000),
     queueDepthTimeoutMs: int(env, 'TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 1000, 10, 60_000),
     modelBodyTimeoutMs: int(env, 'TENANTSCOPE_MODEL_BODY_TIMEOUT_MS', 30_000, 100, 3_600_000),

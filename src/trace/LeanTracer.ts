@@ -5,6 +5,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
   type Attributes,
   type AttributeValue,
   type Context,
@@ -67,22 +68,30 @@ const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 const NONE: never[] = Object.freeze([]) as unknown as never[];
 
 /**
- * The sampler the provider runs: the configured one, with the decision for a span it does not sample changed from
+ * The sampler the provider runs: the configured one, with a decision for a span it does not sample changed from
  * "not recorded" to "recorded" (so metrics stay exact), like sdk-trace's `createAlwaysRecordSampler`, except while a
- * {@link LeanTracer} asks: then "not recorded" stands, sdk-trace returns its cheap non-recording span, and the
- * sampler keeps what it was given (context, kind, start attributes, links) for the lean tracer to build a
- * {@link LeanSpan} from. Everything happens synchronously inside one `startSpan`.
+ * {@link LeanTracer} asks: then sdk-trace is told "not recorded" whatever the configured sampler decided (with the
+ * configured sampler's trace state), so it returns its cheap non-recording span, and the sampler keeps the decision and
+ * what it was given (context, kind, start attributes, links) for the lean tracer to build a {@link LeanSpan} from.
+ * Everything happens synchronously inside one `startSpan`.
  */
 export class LeanSampler implements Sampler {
   /** Set by a lean tracer just before it calls sdk-trace's `startSpan`; the next decision consumes it. */
   armed = false;
-  /** True when the armed decision was "not sampled": the fields below are the span's. */
+  /** True when an armed decision was made: the fields below are the span's. */
   hit = false;
+  /** The configured sampler's decision was RECORD_AND_SAMPLED: the span's trace flags are SAMPLED. */
+  sampled = false;
   ctx: Context | undefined = undefined;
   kind: SpanKind = SpanKind.INTERNAL;
   attributes: Attributes | undefined = undefined;
   extra: Attributes | undefined = undefined;
   links: Link[] | undefined = undefined;
+  /** What sdk-trace is told for an armed decision the configured sampler recorded; rewritten at each use. */
+  private readonly _notRecord: { decision: SamplingDecision; traceState: SamplingResult['traceState'] } = {
+    decision: SamplingDecision.NOT_RECORD,
+    traceState: undefined,
+  };
 
   constructor(private readonly _inner: Sampler) {}
 
@@ -90,16 +99,22 @@ export class LeanSampler implements Sampler {
     const armed = this.armed;
     this.armed = false;
     const r = this._inner.shouldSample(ctx, traceId, name, kind, attributes, links);
-    if (r.decision !== SamplingDecision.NOT_RECORD) return r;
     if (armed) {
       this.hit = true;
+      this.sampled = r.decision === SamplingDecision.RECORD_AND_SAMPLED;
       this.ctx = ctx;
       this.kind = kind;
       this.attributes = attributes;
       this.extra = r.attributes;
       this.links = links;
-      return r;
+      if (r.decision === SamplingDecision.NOT_RECORD) return r;
+      // sdk-trace's span context then has the trace state sdk-trace would have given the recorded span (this one, or
+      // the parent's when undefined); the lean tracer sets the flags.
+      const nr = this._notRecord;
+      nr.traceState = r.traceState;
+      return nr;
     }
+    if (r.decision !== SamplingDecision.NOT_RECORD) return r;
     return { decision: SamplingDecision.RECORD, attributes: r.attributes, traceState: r.traceState };
   }
 
@@ -117,9 +132,10 @@ interface LeanPipeline {
 }
 
 /**
- * sdk-trace's `TracerProvider`, whose tracers build a {@link LeanSpan} for each span the configured sampler does not
- * sample (when `lean` is on), and an SDK span otherwise. The span processors see both kinds alike: every span is
- * recorded, whatever the sampler decides. With `lean` off it is the stock provider with an always-record sampler.
+ * sdk-trace's `TracerProvider`, whose tracers build a {@link LeanSpan} for every span (when `lean` is on): sampled or
+ * not, with the span context sdk-trace would give it. The span processors see what sdk-trace's spans would show them:
+ * every span is recorded, whatever the sampler decides. With `lean` off it is the stock provider with an always-record
+ * sampler, and every span is sdk-trace's.
  */
 export class TenantScopeTracerProvider extends TracerProvider {
   private readonly _pipeline: LeanPipeline | undefined;
@@ -149,7 +165,11 @@ export class TenantScopeTracerProvider extends TracerProvider {
   }
 }
 
-/** A tracer in front of sdk-trace's: the same spans, a {@link LeanSpan} where the sampler said "not sampled". */
+/**
+ * A tracer in front of sdk-trace's: the same spans, each a {@link LeanSpan}. sdk-trace's `startSpan` still runs (ids,
+ * parent, suppression, link and attribute cleaning, the sampler) and returns its non-recording span; the lean span is
+ * built from that span's context and what the sampler kept.
+ */
 export class LeanTracer implements Tracer {
   private readonly _scope: ReadableSpan['instrumentationScope'];
 
@@ -169,13 +189,18 @@ export class LeanTracer implements Tracer {
     } finally {
       s.armed = false;
     }
+    // No decision: tracing suppressed, sdk-trace's invalid span.
     if (!s.hit) return span;
     s.hit = false;
+    // The flags sdk-trace gives a span by its sampler's decision (its span context is otherwise the one sdk-trace would
+    // give the recorded span: ids, trace state). Set first, so the fallback below propagates the decision too. The
+    // object is the one sdk-trace just made for this span.
+    if (s.sampled) (span.spanContext() as { traceFlags: number }).traceFlags = TraceFlags.SAMPLED;
     try {
       return this._lean(span, name, options);
     } catch (err) {
       // Never into the app: the span stays sdk-trace's non-recording one (not in the metrics), the app goes on.
-      warnOnce('lean-startSpan', `an unsampled span was not recorded: ${describeError(err)}`);
+      warnOnce('lean-startSpan', `a span was not recorded: ${describeError(err)}`);
       return span;
     }
   }
@@ -189,15 +214,28 @@ export class LeanTracer implements Tracer {
     const extra = s.extra;
     const links = s.links as Link[];
     s.ctx = s.attributes = s.extra = s.links = undefined;
-    // What sdk-trace does to the start attributes of a span it records: the sampler's added, then the span limits.
-    let dropped = 0;
+    // What sdk-trace does to the start attributes of a span it records: its first cleaning (before the sampler) drops
+    // invalid keys and values and counts them; then the sampler's attributes are added and the span limits applied.
     let count = 0;
     for (const _ in attributes) count++;
+    let dropped = 0;
+    const given = options.attributes;
+    if (given != null && typeof given === 'object') {
+      // What it read (Object.entries: own keys), less what it kept; counted without the own-key test first, which
+      // can only count more (an inherited enumerable key, in practice never).
+      let n = 0;
+      for (const k in given) if (given[k] !== undefined) n++;
+      if (n !== count) {
+        n = 0;
+        for (const k in given) if (given[k] !== undefined && Object.hasOwn(given, k)) n++;
+        dropped = n - count;
+      }
+    }
     const limits = this._p.limits;
     if (extra !== undefined || count > limits.attributeCountLimit || limits.attributeValueLengthLimit !== Infinity) {
       const cleaned = cleanAttributes(Object.assign(attributes, extra), limits);
       attributes = cleaned.attributes ?? {};
-      dropped = cleaned.droppedAttributesCount ?? 0;
+      dropped += cleaned.droppedAttributesCount ?? 0;
       count = 0;
       for (const _ in attributes) count++;
     }
@@ -249,11 +287,11 @@ export class LeanTracer implements Tracer {
 }
 
 /**
- * A recorded span the sampler did not sample: what the span processors and the API need, built for a fraction of
- * sdk-trace's `SpanImpl` (no second attribute cleaning, no processor fan-out object, empty events and links shared,
- * times as the SDK computes them). Its behaviour follows `SpanImpl` method by method (limits, ended-span warnings,
- * times), and it is a complete `ReadableSpan`: when a keep rule exports its local trace the export processors get it
- * (through the local-trace processor's sampled view) as they would get an SDK span.
+ * A recorded span, sampled or not: what the span processors and the API need, built for a fraction of sdk-trace's
+ * `SpanImpl` (no second attribute cleaning, no processor fan-out object, empty events and links shared, times as the
+ * SDK computes them). Its behaviour follows `SpanImpl` method by method (limits, ended-span warnings, times), and it is
+ * a complete `ReadableSpan`: the export processors get it as they would get an SDK span (a span the sampler did not
+ * sample, when a keep rule exports its local trace, through the local-trace processor's sampled view).
  */
 export class LeanSpan implements ApiSpan, ReadableSpan {
   name: string;

@@ -1,23 +1,42 @@
 /**
- * The lean path for spans the sampler did not sample (src/trace/LeanTracer.ts), against sdk-trace's own spans on the
- * same traffic: two pipelines built alike (TenantSpanProcessor, LocalTraceSpanProcessor with the RED, model-usage
- * and queue processors, exemplars on, an in-memory exporter), one with `lean: true` and one with `lean: false`,
- * with the same deterministic trace and span ids, the same parent-based trace-id-ratio sampler and explicit times.
- * Every metric point and every exported span must be equal, field by field.
+ * Lean spans (src/trace/LeanTracer.ts), sampled and not, against sdk-trace's own spans on the same traffic: two
+ * pipelines built alike (TenantSpanProcessor, LocalTraceSpanProcessor with the RED, model-usage and queue processors,
+ * exemplars on, an in-memory exporter), one with `lean: true` and one with `lean: false`, with the same deterministic
+ * trace and span ids, the same sampler (parent-based trace-id-ratio, or one that sets a trace state and attributes)
+ * and explicit times. Every metric point, every span context and every exported span must be equal, field by field,
+ * and the OTLP bytes of the exported spans too.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { context, diag, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span as ApiSpan, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  diag,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span as ApiSpan,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { suppressTracing } from '@opentelemetry/core';
+import { suppressTracing, TraceState } from '@opentelemetry/core';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   InMemorySpanExporter,
   ParentBasedSampler,
+  SamplingDecision,
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
   type IdGenerator,
   type ReadableSpan,
+  type Sampler,
+  type SamplingResult,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { LocalTraceSpanProcessor } from '../../processors/LocalTraceSpanProcessor';
@@ -31,6 +50,7 @@ import { MetricStore } from '../../src/core/metrics/MetricStore';
 import { METRIC_ERRORS, METRIC_SPANS_DROPPED, METRIC_SPANS_EXPORTED, METRIC_SPANS_SEEN, type MetricSpec } from '../../src/core/semconv';
 import { TENANT_CONTEXT_KEY, TenantCell } from '../../src/core/tenant/TenantCell';
 import { TenantRegistry } from '../../src/core/tenant/TenantRegistry';
+import { LeanTraceEncoder } from '../../src/export/LeanTraceEncoder';
 import { LeanSpan, LeanTracer, TenantScopeTracerProvider } from '../../src/trace/LeanTracer';
 import { DiagLines, throwOnce } from '../helpers/faults';
 
@@ -68,14 +88,16 @@ class SeededIds implements IdGenerator {
   }
 }
 
-/** Records the class of every span the processors see, and whether it had a tenant at the end. */
+/** Records the class and span context of every span the processors see, and whether it had a tenant at the end. */
 class Tap implements SpanProcessor {
   classes: Record<string, number> = {};
+  contexts: SpanContext[] = [];
   withoutTenant = 0;
   onStart(): void {}
   onEnd(span: ReadableSpan): void {
     const c = span.constructor.name;
     this.classes[c] = (this.classes[c] ?? 0) + 1;
+    this.contexts.push(span.spanContext());
     if (typeof span.attributes['tenant.id'] !== 'string') this.withoutTenant++;
   }
   forceFlush(): Promise<void> {
@@ -100,7 +122,7 @@ after(async () => {
   for (const p of open) await p.provider.shutdown();
 });
 
-function pipeline(lean: boolean, ratio = 0.5): Pipeline {
+function pipeline(lean: boolean, ratio = 0.5, sampler: Sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })): Pipeline {
   const resource = resourceFromAttributes({ 'service.name': 'svc' });
   const store = new MetricStore(resource);
   const tenants = new TenantRegistry({ maxTenants: 100 });
@@ -129,7 +151,7 @@ function pipeline(lean: boolean, ratio = 0.5): Pipeline {
   });
   const provider = new TenantScopeTracerProvider({
     resource,
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+    sampler,
     spanProcessors: [new TenantSpanProcessor(), local],
     lean,
     idGenerator: new SeededIds(),
@@ -236,6 +258,15 @@ function exported(p: Pipeline): unknown[] {
     .sort((a, b) => (a.spanContext.spanId < b.spanContext.spanId ? -1 : 1));
 }
 
+/** The OTLP/protobuf request of the exported spans, as upstream's serializer and as tenantscope's encoder write it. */
+function otlp(p: Pipeline): { upstream: string; lean: string } {
+  const spans = p.exporter.getFinishedSpans();
+  return {
+    upstream: Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!).toString('hex'),
+    lean: Buffer.from(new LeanTraceEncoder().encode(spans)).toString('hex'),
+  };
+}
+
 function counter(store: MetricStore, spec: MetricSpec, labels: Record<string, string> = {}): number {
   let total = 0;
   for (const f of store.counters) {
@@ -254,15 +285,17 @@ test('lean and SDK spans give the same metrics and the same exported spans on th
   // 60 requests × 3 spans + 20 jobs.
   assert.equal(counter(lean.store, METRIC_SPANS_SEEN), 200);
   assert.equal(counter(full.store, METRIC_SPANS_SEEN), 200);
-  // The ratio sampler sampled some traces and not others; the lean pipeline built a LeanSpan for exactly the spans
-  // of the traces it did not sample, the SDK pipeline none.
+  // The ratio sampler sampled some traces and not others; the lean pipeline built a LeanSpan for every span, sampled
+  // or not, the SDK pipeline none.
   const sampled = counter(full.store, METRIC_SPANS_EXPORTED, { reason: 'sampled' });
   const notSampled = counter(full.store, METRIC_SPANS_DROPPED, { reason: 'not_sampled' });
   const kept = counter(full.store, METRIC_SPANS_EXPORTED) - sampled;
   assert.ok(sampled > 30 && notSampled > 30 && kept > 10, `sampled ${sampled}, not sampled ${notSampled}, kept ${kept}`);
-  assert.equal(full.tap.classes.LeanSpan, undefined);
-  assert.equal(lean.tap.classes.LeanSpan, notSampled + kept);
-  assert.equal((lean.tap.classes.SpanImpl ?? 0) + (lean.tap.classes.LeanSpan ?? 0), 200);
+  assert.equal(counter(lean.store, METRIC_SPANS_EXPORTED, { reason: 'sampled' }), sampled);
+  assert.deepEqual(full.tap.classes, { SpanImpl: 200 });
+  assert.deepEqual(lean.tap.classes, { LeanSpan: 200 });
+  // Every span's context (flags, trace state) as sdk-trace gave it.
+  assert.deepEqual(lean.tap.contexts, full.tap.contexts);
   // The tenant on every span, both ways.
   assert.equal(lean.tap.withoutTenant, 0);
   assert.equal(full.tap.withoutTenant, 0);
@@ -277,6 +310,7 @@ test('lean and SDK spans give the same metrics and the same exported spans on th
   const b = exported(full);
   assert.equal(a.length, sampled + kept);
   assert.deepEqual(a, b);
+  assert.deepEqual(otlp(lean), otlp(full));
   for (const s of lean.exporter.getFinishedSpans()) {
     assert.equal(typeof s.attributes['tenant.id'], 'string', s.name);
     assert.equal(s.spanContext().traceFlags & TraceFlags.SAMPLED, TraceFlags.SAMPLED);
@@ -284,6 +318,10 @@ test('lean and SDK spans give the same metrics and the same exported spans on th
   const keptSpans = lean.exporter.getFinishedSpans().filter((s) => s.attributes['tenantscope.kept_by'] !== undefined);
   assert.equal(keptSpans.length, kept);
   assert.ok(keptSpans.every((s) => Object.getPrototypeOf(Object.getPrototypeOf(s)) === LeanSpan.prototype));
+  // Sampled spans reach the exporter as they are.
+  const sampledSpans = lean.exporter.getFinishedSpans().filter((s) => s.attributes['tenantscope.kept_by'] === undefined);
+  assert.equal(sampledSpans.length, sampled);
+  assert.ok(sampledSpans.every((s) => s instanceof LeanSpan));
   // The render span of request 14 (an error trace: exported) set 130 attributes: 128 kept, 2 dropped, and the tenant
   // stamp at its end dropped too (the limit); the local-trace processor's final stamp writes tenant.id anyway.
   const big = lean.exporter.getFinishedSpans().filter((s) => s.attributes['extra.0'] !== undefined);
@@ -292,6 +330,140 @@ test('lean and SDK spans give the same metrics and the same exported spans on th
   assert.equal(Object.keys(big[0].attributes).filter((k) => k.startsWith('extra.')).length, 128);
   assert.equal(big[0].attributes['tenant.id'], 'acme'); // request 14 learns its tenant after its pg span ended
 });
+
+/**
+ * A sampler that names its own trace state: the parent-based ratio decision, and for local roots it samples a
+ * trace state `ts=<n>` and an attribute on every fourth span, so sdk-trace takes the sampler's trace state over the
+ * parent's and adds the sampler's attributes.
+ */
+class TraceStateSampler implements Sampler {
+  private _n = 0;
+  private readonly _inner: Sampler;
+  constructor(ratio: number) {
+    this._inner = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  }
+  shouldSample(ctx: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+    const r = this._inner.shouldSample(ctx, traceId, name, kind, attributes, links);
+    const n = this._n++;
+    if (n % 4 !== 0 || r.decision === SamplingDecision.NOT_RECORD) return r;
+    return { decision: r.decision, traceState: new TraceState(`ts=${n}`), attributes: { 'sampler.rule': `r${n % 2}` } };
+  }
+  toString(): string {
+    return 'TraceStateSampler';
+  }
+}
+
+/**
+ * Traffic that exercises every span field: remote parents (sampled and not, with a trace state), start attributes
+ * that sdk-trace drops (empty key, a function, past the count limit), links at start and later (past the limit),
+ * events with attributes and times (past the limit), exceptions of every shape, status with and without a message,
+ * a span started as a root inside another, renames and attribute updates past the limit.
+ */
+function richTraffic(p: Pipeline): void {
+  const t = p.tracer;
+  for (let i = 0; i < 40; i++) {
+    const start = T0 + i * 10_000;
+    let reqCtx: Context = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, TENANTS[i % 3]));
+    if (i % 4 === 1 || i % 4 === 2) {
+      reqCtx = trace.setSpanContext(reqCtx, {
+        traceId: `${(i + 1).toString(16).padStart(2, '0')}`.repeat(16),
+        spanId: 'ab'.repeat(8),
+        traceFlags: i % 4 === 1 ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        isRemote: true,
+        traceState: new TraceState(`vendor=v${i}`),
+      });
+    }
+    const startAttributes: Attributes = { 'http.request.method': 'POST', 'url.path': `/v1/jobs/${i}`, skip: undefined };
+    if (i % 5 === 0) Object.assign(startAttributes, { '': 'no key', 'bad.fn': (() => i) as never, 'ok.array': ['a', 'b'] });
+    if (i % 10 === 6) for (let k = 0; k < 130; k++) startAttributes[`start.${k}`] = k;
+    const root = t.startSpan('POST', { kind: SpanKind.SERVER, startTime: start, attributes: startAttributes }, reqCtx);
+    const inRoot = trace.setSpan(reqCtx, root);
+
+    const links: Link[] = [{ context: root.spanContext(), attributes: { why: 'self', '': 'dropped' } }];
+    if (i % 10 === 9) for (let k = 0; k < 130; k++) links.push({ context: root.spanContext(), attributes: { k } });
+    const work = t.startSpan('work', { startTime: start + 1, links }, inRoot);
+    work.addLink({ context: root.spanContext(), attributes: { later: true } });
+    work.addLinks([{ context: root.spanContext() }, { context: root.spanContext(), attributes: { n: i } }]);
+    work.addEvent('step', { 'step.n': i, 'step.nested': { a: 1 } as never, 'step.list': [1, 2] }, start + 2);
+    work.addEvent('tick', start + 3);
+    work.addEvent('tick', [Math.floor((start + 4) / 1000), ((start + 4) % 1000) * 1e6 + i]);
+    if (i % 10 === 1) for (let k = 0; k < 130; k++) work.addEvent(`e${k}`, start + 5);
+    if (i % 3 === 0) {
+      const err = Object.assign(new Error('limit reached'), { code: i % 2 === 0 ? 'E_LIMIT' : 42 });
+      work.recordException(err, start + 6);
+    }
+    if (i % 6 === 1) work.recordException('plain string failure', start + 7);
+    if (i % 6 === 2) work.recordException({ name: 'NoMessage' } as never, start + 7);
+    if (i % 6 === 3) work.recordException({} as never, start + 7);
+    if (i % 4 === 0) work.setStatus({ code: SpanStatusCode.ERROR, message: `failed ${i}` });
+    else if (i % 4 === 1) work.setStatus({ code: SpanStatusCode.ERROR, message: 42 as never });
+    else if (i % 4 === 2) work.setStatus({ code: SpanStatusCode.OK, message: 'ignored' });
+    if (i % 10 === 3) for (let k = 0; k < 130; k++) work.setAttribute(`late.${k}`, `v${k}`);
+    work.setAttributes({ 'work.bytes': new Uint8Array([i, 1, 2]) as never, 'work.map': { deep: [i] } as never, 'work.flag': i % 2 === 0 });
+    if (i % 7 === 0) work.updateName(`work-${i}`);
+    work.end([Math.floor((start + 9) / 1000), ((start + 9) % 1000) * 1e6 + 123]);
+
+    // A root span started inside the request: its own trace, decided by the root sampler.
+    const detached = t.startSpan('audit', { root: true, kind: SpanKind.PRODUCER, startTime: start + 10 }, inRoot);
+    detached.end(start + 11);
+
+    root.setAttributes({ 'http.response.status_code': i % 4 === 0 ? 500 : 202, 'http.route': '/v1/jobs/:id' });
+    root.end(start + (i % 10 === 5 ? 2600 : 40 + i));
+  }
+}
+
+for (const [label, ratio, custom] of [
+  ['at 100%', 1, false],
+  ['at a 50% ratio', 0.5, false],
+  ['at 100% with a sampler that sets a trace state', 1, true],
+  ['at a 50% ratio with a sampler that sets a trace state', 0.5, true],
+] as const) {
+  test(`sampled lean spans ${label}: sdk-trace's span contexts, metrics, exported spans and OTLP bytes, every span field covered`, async () => {
+    const make = (lean: boolean): Pipeline => pipeline(lean, ratio, custom ? new TraceStateSampler(ratio) : undefined);
+    const lean = make(true);
+    const full = make(false);
+    const log = new DiagLines().install();
+    try {
+      for (const p of [lean, full]) richTraffic(p);
+    } finally {
+      diag.disable();
+    }
+    const lines = log.take();
+    // The same warnings on both paths (invalid keys and values, dropped attributes, links, events), in the same order.
+    assert.ok(lines.length > 0);
+    assert.deepEqual(lines.slice(0, lines.length / 2), lines.slice(lines.length / 2));
+
+    assert.deepEqual(full.tap.classes, { SpanImpl: 120 });
+    assert.deepEqual(lean.tap.classes, { LeanSpan: 120 });
+    assert.deepEqual(lean.tap.contexts, full.tap.contexts);
+    const sampledContexts = lean.tap.contexts.filter((c) => c.traceFlags === TraceFlags.SAMPLED);
+    if (ratio === 1) assert.equal(sampledContexts.length, 120 - 10 * 2); // the remote unsampled parents' traces
+    else assert.ok(sampledContexts.length > 20 && sampledContexts.length < 100, `${sampledContexts.length} sampled`);
+
+    assert.deepEqual(await points(lean.store), await points(full.store));
+    const a = exported(lean);
+    assert.ok(a.length >= sampledContexts.length);
+    assert.deepEqual(a, exported(full));
+    assert.deepEqual(otlp(lean), otlp(full));
+    // What the traffic covers, on the exported lean spans.
+    const spans = lean.exporter.getFinishedSpans();
+    const has = (f: (s: ReadableSpan) => boolean): boolean => spans.some((s) => s instanceof LeanSpan && f(s));
+    assert.ok(has((s) => s.droppedAttributesCount > 0 && s.kind === SpanKind.SERVER), 'start attributes dropped');
+    assert.ok(has((s) => s.droppedLinksCount > 0), 'links dropped');
+    assert.ok(has((s) => s.droppedEventsCount > 0), 'events dropped');
+    assert.ok(has((s) => s.events.some((e) => e.name === 'exception')), 'exceptions');
+    assert.ok(has((s) => s.status.code === SpanStatusCode.ERROR && s.status.message !== undefined), 'status message');
+    assert.ok(has((s) => s.parentSpanContext?.isRemote === true), 'remote parent');
+    if (custom) assert.ok(has((s) => s.attributes['sampler.rule'] !== undefined), "sampler's attributes");
+    // Trace states (last: reading one parses it, which deepEqual would see): the remote parent's, and with the custom
+    // sampler the sampler's too.
+    assert.ok(lean.tap.contexts.some((c) => c.traceFlags === TraceFlags.SAMPLED && c.traceState?.get('vendor') !== undefined));
+    assert.equal(
+      lean.tap.contexts.some((c) => c.traceFlags === TraceFlags.SAMPLED && c.traceState?.get('ts') !== undefined),
+      custom
+    );
+  });
+}
 
 test('with the clock read at start and end (no times given), lean and SDK spans get the same times and durations', async () => {
   const lean = pipeline(true);
@@ -329,38 +501,41 @@ test('with the clock read at start and end (no times given), lean and SDK spans 
   assert.ok(lean.exporter.getFinishedSpans().length > 20);
 });
 
-test('a lean span follows the SDK span: clock, ended-span warnings, status rules, events past the limit', () => {
-  const lean = pipeline(true, 0);
-  const full = pipeline(false, 0);
-  for (const p of [lean, full]) {
-    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
-    const before = Date.now();
-    const s = p.tracer.startSpan('work', {}, ctx);
-    assert.equal(s.isRecording(), true);
-    s.setStatus({ code: SpanStatusCode.OK });
-    s.setStatus({ code: SpanStatusCode.ERROR, message: 'ignored after OK' });
-    for (let k = 0; k < 130; k++) s.addEvent(`e${k}`);
-    s.end();
-    s.end();
-    s.setAttribute('after', 1);
-    assert.equal(s.isRecording(), false);
-    const r = s as unknown as ReadableSpan;
-    assert.equal(r.status.code, SpanStatusCode.OK);
-    assert.equal(r.events.length, 128);
-    assert.equal(r.events[0].name, 'e2');
-    assert.equal(r.droppedEventsCount, 2);
-    assert.equal(r.attributes.after, undefined);
-    const startMs = r.startTime[0] * 1e3 + r.startTime[1] / 1e6;
-    assert.ok(startMs >= before && startMs <= Date.now(), `${startMs} within [${before}, now]`);
-    assert.ok(r.duration[0] === 0 && r.duration[1] >= 0 && r.duration[1] < 1e9);
-    assert.deepEqual(
-      [r.endTime[0] - r.startTime[0], r.endTime[1] - r.startTime[1]].reduce((x, y) => x * 1e9 + y),
-      r.duration[0] * 1e9 + r.duration[1]
-    );
-  }
-  assert.equal(lean.tap.classes.LeanSpan, 1);
-  assert.equal(full.tap.classes.SpanImpl, 1);
-});
+for (const ratio of [0, 1]) {
+  test(`a lean span follows the SDK span (${ratio === 0 ? 'not sampled' : 'sampled'}): clock, ended-span warnings, status rules, events past the limit`, () => {
+    const lean = pipeline(true, ratio);
+    const full = pipeline(false, ratio);
+    for (const p of [lean, full]) {
+      const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+      const before = Date.now();
+      const s = p.tracer.startSpan('work', {}, ctx);
+      assert.equal(s.isRecording(), true);
+      s.setStatus({ code: SpanStatusCode.OK });
+      s.setStatus({ code: SpanStatusCode.ERROR, message: 'ignored after OK' });
+      for (let k = 0; k < 130; k++) s.addEvent(`e${k}`);
+      s.end();
+      s.end();
+      s.setAttribute('after', 1);
+      assert.equal(s.isRecording(), false);
+      const r = s as unknown as ReadableSpan;
+      assert.equal(r.status.code, SpanStatusCode.OK);
+      assert.equal(r.events.length, 128);
+      assert.equal(r.events[0].name, 'e2');
+      assert.equal(r.droppedEventsCount, 2);
+      assert.equal(r.attributes.after, undefined);
+      const startMs = r.startTime[0] * 1e3 + r.startTime[1] / 1e6;
+      assert.ok(startMs >= before && startMs <= Date.now(), `${startMs} within [${before}, now]`);
+      assert.ok(r.duration[0] === 0 && r.duration[1] >= 0 && r.duration[1] < 1e9);
+      assert.deepEqual(
+        [r.endTime[0] - r.startTime[0], r.endTime[1] - r.startTime[1]].reduce((x, y) => x * 1e9 + y),
+        r.duration[0] * 1e9 + r.duration[1]
+      );
+    }
+    assert.equal(lean.tap.classes.LeanSpan, 1);
+    assert.equal(full.tap.classes.SpanImpl, 1);
+    assert.deepEqual(lean.tap.contexts.map((c) => c.traceFlags), [ratio === 1 ? TraceFlags.SAMPLED : TraceFlags.NONE]);
+  });
+}
 
 test('every tracer of a lean provider is lean; lean off gives SDK spans, recorded; suppressed tracing records nothing', () => {
   const lean = pipeline(true, 0);
@@ -371,6 +546,10 @@ test('every tracer of a lean provider is lean; lean off gives SDK spans, recorde
   assert.equal(quiet instanceof LeanSpan, false);
   assert.equal(quiet.isRecording(), false);
   quiet.end();
+  const sampled = pipeline(true, 1).provider.getTracer('other').startSpan('z', {}, ROOT_CONTEXT);
+  assert.ok(sampled instanceof LeanSpan);
+  assert.equal(sampled.spanContext().traceFlags, TraceFlags.SAMPLED);
+  sampled.end();
   const full = pipeline(false, 0);
   const u = full.provider.getTracer('other').startSpan('y', {}, ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(full.tenants, 'acme')));
   assert.equal(u instanceof LeanSpan, false);
@@ -381,21 +560,26 @@ test('every tracer of a lean provider is lean; lean off gives SDK spans, recorde
   assert.equal(full.tap.classes.SpanImpl, 1);
 });
 
-test('children of a lean span are lean, share its trace id and name it as their parent', () => {
-  const p = pipeline(true, 0);
-  const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
-  p.tracer.startActiveSpan('parent', {}, ctx, (parent: ApiSpan) => {
-    const child = p.tracer.startSpan('child');
-    assert.ok(parent instanceof LeanSpan && child instanceof LeanSpan);
-    assert.equal(child.spanContext().traceId, parent.spanContext().traceId);
-    assert.equal((child as unknown as ReadableSpan).parentSpanContext?.spanId, parent.spanContext().spanId);
-    assert.equal(child.spanContext().traceFlags, TraceFlags.NONE);
-    child.end();
-    parent.end();
+for (const ratio of [0, 1]) {
+  test(`children of a lean span (${ratio === 0 ? 'not sampled' : 'sampled'}) are lean, share its trace id and flags and name it as their parent`, () => {
+    const p = pipeline(true, ratio);
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+    p.tracer.startActiveSpan('parent', {}, ctx, (parent: ApiSpan) => {
+      const child = p.tracer.startSpan('child');
+      assert.ok(parent instanceof LeanSpan && child instanceof LeanSpan);
+      assert.equal(child.spanContext().traceId, parent.spanContext().traceId);
+      assert.equal((child as unknown as ReadableSpan).parentSpanContext?.spanId, parent.spanContext().spanId);
+      assert.equal(parent.spanContext().traceFlags, ratio === 1 ? TraceFlags.SAMPLED : TraceFlags.NONE);
+      assert.equal(child.spanContext().traceFlags, parent.spanContext().traceFlags);
+      child.end();
+      parent.end();
+    });
+    assert.equal(p.tap.classes.LeanSpan, 2);
+    if (ratio === 0) assert.equal(counter(p.store, METRIC_SPANS_DROPPED, { reason: 'not_sampled' }), 2);
+    else assert.equal(counter(p.store, METRIC_SPANS_EXPORTED, { reason: 'sampled' }), 2);
+    assert.equal(p.exporter.getFinishedSpans().length, ratio === 1 ? 2 : 0);
   });
-  assert.equal(p.tap.classes.LeanSpan, 2);
-  assert.equal(counter(p.store, METRIC_SPANS_DROPPED, { reason: 'not_sampled' }), 2);
-});
+}
 
 test('building a lean span that throws gives the app a non-recording span, one log line, and the next span is lean', () => {
   const p = pipeline(true, 0);
@@ -411,9 +595,35 @@ test('building a lean span that throws gives the app a non-recording span, one l
     const next = p.tracer.startSpan('next', {}, ctx);
     assert.ok(next instanceof LeanSpan);
     next.end();
-    assert.deepEqual(log.take(), ['tenantscope: an unsampled span was not recorded: Error: injected fault']);
+    assert.deepEqual(log.take(), ['tenantscope: a span was not recorded: Error: injected fault']);
     assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
     assert.equal(p.tap.classes.LeanSpan, 1);
+  } finally {
+    fault.restore();
+    diag.disable();
+  }
+});
+
+test('a sampled span whose lean span throws gives the app a non-recording span that still says sampled', () => {
+  const p = pipeline(true, 1);
+  const log = new DiagLines().install();
+  const fault = throwOnce(LeanTracer.prototype, '_lean');
+  try {
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+    const lost = p.tracer.startSpan('lost', {}, ctx);
+    assert.equal(fault.fired, 1);
+    assert.equal(lost.isRecording(), false);
+    // Its children (and the requests it makes) carry the sampler's decision on.
+    assert.equal(lost.spanContext().traceFlags, TraceFlags.SAMPLED);
+    const child = p.tracer.startSpan('child', {}, trace.setSpan(ctx, lost));
+    assert.ok(child instanceof LeanSpan);
+    assert.equal(child.spanContext().traceFlags, TraceFlags.SAMPLED);
+    assert.equal(child.spanContext().traceId, lost.spanContext().traceId);
+    child.end();
+    lost.end();
+    // Said once per process (warnOnce), by the test above.
+    assert.deepEqual(log.take(), []);
+    assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
   } finally {
     fault.restore();
     diag.disable();

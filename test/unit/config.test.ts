@@ -123,7 +123,8 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_LOGS_EXPORTER', 'fluentd', 'logsExporters'],
   ['TENANTSCOPE_UPSTREAM_METRICS', 'yes please', 'upstreamMetrics'],
   ['TENANTSCOPE_HTTP_SERVER', 'patched', 'httpServer'],
-  ['TENANTSCOPE_LEAN_UNSAMPLED', 'maybe', 'leanUnsampled'],
+  ['TENANTSCOPE_LEAN_SPANS', 'maybe', 'leanSpans'],
+  ['TENANTSCOPE_LEAN_UNSAMPLED', 'maybe', 'leanSpans'],
   ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'grpc', 'otlpLogsProtocol'],
   ['OTEL_BLRP_SCHEDULE_DELAY', '0', 'batchLogRecordProcessor'],
   ['OTEL_BLRP_EXPORT_TIMEOUT', 'soon', 'batchLogRecordProcessor'],
@@ -263,10 +264,19 @@ test('pino and winston are instrumentation names', () => {
   assert.deepEqual(warnings, []);
 });
 
-test('TENANTSCOPE_LEAN_UNSAMPLED: lean spans for unsampled traces by default; false turns them off', () => {
-  assert.equal(DEFAULTS.leanUnsampled, true);
-  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'false' }).leanUnsampled, false);
-  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'TRUE' }).leanUnsampled, true);
+test('TENANTSCOPE_LEAN_SPANS: lean spans by default; false turns them off', () => {
+  assert.equal(DEFAULTS.leanSpans, true);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_SPANS: 'false' }).leanSpans, false);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_SPANS: 'TRUE' }).leanSpans, true);
+  assert.deepEqual(warnings, []);
+});
+
+test('TENANTSCOPE_LEAN_UNSAMPLED, the former name, still turns lean spans off; TENANTSCOPE_LEAN_SPANS wins when both are set', () => {
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'false' }).leanSpans, false);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'TRUE' }).leanSpans, true);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'false', TENANTSCOPE_LEAN_SPANS: 'true' }).leanSpans, true);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'true', TENANTSCOPE_LEAN_SPANS: 'false' }).leanSpans, false);
+  assert.equal(loadConfig({ TENANTSCOPE_LEAN_UNSAMPLED: 'false', TENANTSCOPE_LEAN_SPANS: ' ' }).leanSpans, false);
   assert.deepEqual(warnings, []);
 });
 
