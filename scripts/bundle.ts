@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..', '..');
 
-export const EXTERNAL = ['@opentelemetry/api', 'import-in-the-middle', 'import-in-the-middle/*', '@pydantic/genai-prices'];
+export const EXTERNAL = ['@opentelemetry/api', 'import-in-the-middle', '@pydantic/genai-prices'];
 
 /**
  * Modules a bundled package requires at its load but uses later, if ever: each is replaced by a stand-in that loads
