@@ -31,9 +31,6 @@ const MIN_64_BIT_INT = -(2 ** 63);
 const MAX_64_BIT_INT = 2 ** 63;
 const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK = 0x100;
 const SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK = 0x200;
-/** KeyValue's `key` (field 1) and `value` (field 2) tags, both length-delimited. */
-const KEY_VALUE_KEY_TAG = (1 << 3) | 2;
-const KEY_VALUE_VALUE_TAG = (2 << 3) | 2;
 /** A hex digit's value by char code, what `nibble` computes (upstream's `hexToBinary` arithmetic) for codes < 128. */
 const NIBBLE = new Uint8Array(128);
 for (let c = 0; c < 128; c++) NIBBLE[c] = nibble(c) & 0xff;
@@ -387,19 +384,12 @@ export class LeanTraceEncoder {
     this._pos = p;
   }
 
-  /** A name or key (they repeat on every span): its length and UTF-8 bytes from the cache. */
+  /** A name or key (they repeat on every span): its length and UTF-8 bytes, from the cache after the first time. */
   private _string(s: string): void {
-    if (s.length > CACHE_MAX_STRING) {
-      this._text(s);
-      return;
-    }
-    let bytes = this._strings.get(s);
-    if (bytes === undefined) {
-      if (this._strings.size >= CACHE_MAX_STRINGS) this._strings.clear();
-      bytes = this._encoded(s, 0);
-      this._strings.set(s, bytes);
-    }
-    this._copy(bytes);
+    if (this._copyCached(this._strings, s)) return;
+    const start = this._pos;
+    this._text(s);
+    this._remember(this._strings, CACHE_MAX_STRINGS, s, start);
   }
 
   /**
@@ -407,39 +397,28 @@ export class LeanTraceEncoder {
    * from its own bounded cache (keys are few; values such as `GET` share `_strings` and must not evict them).
    */
   private _keyPrefix(key: string): void {
-    if (key.length > CACHE_MAX_STRING) {
-      this._tag(1, 2);
-      this._text(key);
-      this._tag(2, 2);
-      return;
-    }
-    let bytes = this._keys.get(key);
-    if (bytes === undefined) {
-      if (this._keys.size >= CACHE_MAX_KEYS) this._keys.clear();
-      bytes = this._encoded(key, KEY_VALUE_KEY_TAG);
-      this._keys.set(key, bytes);
-    }
-    this._copy(bytes);
+    if (this._copyCached(this._keys, key)) return;
+    const start = this._pos;
+    this._tag(1, 2);
+    this._text(key);
+    this._tag(2, 2);
+    this._remember(this._keys, CACHE_MAX_KEYS, key, start);
   }
 
-  /**
-   * `s` as a length-delimited field's bytes: `tag` first when not 0, the varint length, the UTF-8 bytes, and for a
-   * key (`tag` set) the tag of the value field after them.
-   */
-  private _encoded(s: string, tag: number): Uint8Array {
-    const utf8 = this._encoder.encode(s);
-    const head: number[] = tag === 0 ? [] : [tag];
-    let v = utf8.length;
-    while (v > 127) {
-      head.push((v & 0x7f) | 0x80);
-      v >>>= 7;
-    }
-    head.push(v);
-    const out = new Uint8Array(head.length + utf8.length + (tag === 0 ? 0 : 1));
-    out.set(head, 0);
-    out.set(utf8, head.length);
-    if (tag !== 0) out[out.length - 1] = KEY_VALUE_VALUE_TAG;
-    return out;
+  /** Copies the bytes `cache` holds for `s`; false when it holds none (or `s` is too long to be cached). */
+  private _copyCached(cache: Map<string, Uint8Array>, s: string): boolean {
+    if (s.length > CACHE_MAX_STRING) return false;
+    const bytes = cache.get(s);
+    if (bytes === undefined) return false;
+    this._copy(bytes);
+    return true;
+  }
+
+  /** Keeps the bytes just written for `s` from `start` (a copy), clearing `cache` first when it holds `max`. */
+  private _remember(cache: Map<string, Uint8Array>, max: number, s: string, start: number): void {
+    if (s.length > CACHE_MAX_STRING) return;
+    if (cache.size >= max) cache.clear();
+    cache.set(s, this._buf.slice(start, this._pos));
   }
 
   /** Copies cached bytes in: a loop for the short runs they nearly all are (cheaper than `set`'s call). */
