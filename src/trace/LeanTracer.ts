@@ -1,6 +1,7 @@
 import {
   context as apiContext,
   diag,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   SpanKind,
   SpanStatusCode,
@@ -18,6 +19,7 @@ import {
   type SpanStatus,
   type TimeInput,
   type Tracer,
+  type TraceState,
 } from '@opentelemetry/api';
 import {
   addHrTimes,
@@ -28,17 +30,19 @@ import {
   hrTimeDuration,
   isTimeInput,
   isTimeInputHrTime,
+  isTracingSuppressed,
   maybeAddAttribute,
   millisToHrTime,
 } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import {
+  createAlwaysRecordSampler,
+  RandomIdGenerator,
   SamplingDecision,
   type IdGenerator,
   TracerProvider,
   type ReadableSpan,
   type Sampler,
-  type SamplingResult,
   type SpanLimits,
   type SpanProcessor,
   type TimedEvent,
@@ -67,92 +71,75 @@ const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 /** Start value of `events` and `links` until a span gets its first one; never written (the span replaces it). */
 const NONE: never[] = Object.freeze([]) as unknown as never[];
 
-/**
- * The sampler the provider runs: the configured one, with a decision for a span it does not sample changed from
- * "not recorded" to "recorded" (so metrics stay exact), like sdk-trace's `createAlwaysRecordSampler`, except while a
- * {@link LeanTracer} asks: then sdk-trace is told "not recorded" whatever the configured sampler decided (with the
- * configured sampler's trace state), so it returns its cheap non-recording span, and the sampler keeps the decision and
- * what it was given (context, kind, start attributes, links) for the lean tracer to build a {@link LeanSpan} from.
- * Everything happens synchronously inside one `startSpan`.
- */
-export class LeanSampler implements Sampler {
-  /** Set by a lean tracer just before it calls sdk-trace's `startSpan`; the next decision consumes it. */
-  armed = false;
-  /** True when an armed decision was made: the fields below are the span's. */
-  hit = false;
-  /** The configured sampler's decision was RECORD_AND_SAMPLED: the span's trace flags are SAMPLED. */
-  sampled = false;
-  ctx: Context | undefined = undefined;
-  kind: SpanKind = SpanKind.INTERNAL;
-  attributes: Attributes | undefined = undefined;
-  extra: Attributes | undefined = undefined;
-  links: Link[] | undefined = undefined;
-  /** What sdk-trace is told for an armed decision the configured sampler recorded; rewritten at each use. */
-  private readonly _notRecord: { decision: SamplingDecision; traceState: SamplingResult['traceState'] } = {
-    decision: SamplingDecision.NOT_RECORD,
-    traceState: undefined,
-  };
-
-  constructor(private readonly _inner: Sampler) {}
-
-  shouldSample(ctx: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
-    const armed = this.armed;
-    this.armed = false;
-    const r = this._inner.shouldSample(ctx, traceId, name, kind, attributes, links);
-    if (armed) {
-      this.hit = true;
-      this.sampled = r.decision === SamplingDecision.RECORD_AND_SAMPLED;
-      this.ctx = ctx;
-      this.kind = kind;
-      this.attributes = attributes;
-      this.extra = r.attributes;
-      this.links = links;
-      if (r.decision === SamplingDecision.NOT_RECORD) return r;
-      // sdk-trace's span context then has the trace state sdk-trace would have given the recorded span (this one, or
-      // the parent's when undefined); the lean tracer sets the flags.
-      const nr = this._notRecord;
-      nr.traceState = r.traceState;
-      return nr;
-    }
-    if (r.decision !== SamplingDecision.NOT_RECORD) return r;
-    return { decision: SamplingDecision.RECORD, attributes: r.attributes, traceState: r.traceState };
-  }
-
-  toString(): string {
-    return `LeanSampler{${this._inner.toString()}}`;
-  }
-}
-
 /** What every lean span of one provider shares. */
 interface LeanPipeline {
-  readonly sampler: LeanSampler;
+  /** The configured sampler; its "not sampled" is recorded anyway (a span with trace flags NONE), so metrics stay exact. */
+  readonly sampler: Sampler;
+  readonly idGenerator: IdGenerator;
+  /** The ids are sdk-trace's `RandomIdGenerator`'s, valid by construction: a lean span's span context is valid. */
+  readonly validIds: boolean;
   readonly processors: readonly SpanProcessor[];
   readonly resource: Resource;
   readonly limits: Required<SpanLimits>;
 }
 
+/** Start attributes' first cleaning: none dropped for the limits, as sdk-trace's tracer does before the sampler. */
+const NO_ATTR_LIMITS = { attributeCountLimit: Infinity, attributeValueLengthLimit: Infinity };
+
+/**
+ * sdk-trace's first cleaning of a span's start attributes (core's `cleanAttributes` without limits): a fresh object with
+ * the own keys whose value is defined, invalid keys and values dropped, warned about and counted. Start attributes are
+ * nearly always non-empty keys with string, number or boolean values: those are copied as they are (what the cleaning
+ * keeps of them, in the same order), without its `Object.entries` pairs; anything else goes through core's cleaning.
+ */
+function cleanStartAttributes(given: Attributes | undefined): { attributes: Attributes; dropped: number } {
+  const out: Attributes = {};
+  if (typeof given !== 'object' || given === null) return { attributes: out, dropped: 0 };
+  for (const key in given) {
+    if (!Object.hasOwn(given, key)) continue;
+    const v = given[key];
+    if (v === undefined) continue;
+    const t = typeof v;
+    if (key.length === 0 || (t !== 'string' && t !== 'number' && t !== 'boolean')) return cleaned(given);
+    out[key] = v;
+  }
+  return { attributes: out, dropped: 0 };
+}
+
+function cleaned(given: Attributes): { attributes: Attributes; dropped: number } {
+  const c = cleanAttributes(given, NO_ATTR_LIMITS);
+  return { attributes: c.attributes ?? {}, dropped: c.droppedAttributesCount ?? 0 };
+}
+
 /**
  * sdk-trace's `TracerProvider`, whose tracers build a {@link LeanSpan} for every span (when `lean` is on): sampled or
  * not, with the span context sdk-trace would give it. The span processors see what sdk-trace's spans would show them:
- * every span is recorded, whatever the sampler decides. With `lean` off it is the stock provider with an always-record
- * sampler, and every span is sdk-trace's.
+ * every span is recorded, whatever the sampler decides. With `lean` off it is the stock provider with sdk-trace's
+ * always-record sampler in front of the configured one, and every span is sdk-trace's.
  */
 export class TenantScopeTracerProvider extends TracerProvider {
   private readonly _pipeline: LeanPipeline | undefined;
   private readonly _lean = new Map<Tracer, Tracer>();
 
   constructor(options: { resource: Resource; sampler: Sampler; spanProcessors: SpanProcessor[]; lean: boolean; idGenerator?: IdGenerator }) {
-    const sampler = new LeanSampler(options.sampler);
+    const idGenerator = options.idGenerator ?? new RandomIdGenerator();
     const sdkOptions: TracerProviderOptions = {
       resource: options.resource,
-      sampler,
+      sampler: createAlwaysRecordSampler(options.sampler),
       spanProcessors: options.spanProcessors,
       spanLimits: { ...SPAN_LIMITS },
-      idGenerator: options.idGenerator,
+      idGenerator,
     };
     super(sdkOptions);
     this._pipeline = options.lean
-      ? { sampler, processors: [...options.spanProcessors], resource: options.resource, limits: SPAN_LIMITS }
+      ? {
+          sampler: options.sampler,
+          idGenerator,
+          validIds: idGenerator instanceof RandomIdGenerator,
+          processors: [...options.spanProcessors],
+          resource: options.resource,
+          limits: SPAN_LIMITS,
+        }
       : undefined;
   }
 
@@ -166,71 +153,89 @@ export class TenantScopeTracerProvider extends TracerProvider {
 }
 
 /**
- * A tracer in front of sdk-trace's: the same spans, each a {@link LeanSpan}. sdk-trace's `startSpan` still runs (ids,
- * parent, suppression, link and attribute cleaning, the sampler) and returns its non-recording span; the lean span is
- * built from that span's context and what the sampler kept.
+ * A tracer whose spans are {@link LeanSpan}s. It starts a span as sdk-trace's `Tracer.startSpan` does, step by step
+ * (suppression, parent, ids, link cleaning, the first attribute cleaning, the sampler, the span context) with the
+ * provider's id generator and limits, except that a span the sampler does not sample is recorded too (trace flags
+ * NONE), and without sdk-trace's own span metrics (its provider has no meter provider: a no-op). The lean-vs-SDK tests
+ * (test/unit/LeanTracer.test.ts) run both on the same traffic and compare ids, contexts, metrics and exported bytes.
  */
 export class LeanTracer implements Tracer {
   private readonly _scope: ReadableSpan['instrumentationScope'];
 
   constructor(
-    private readonly _sdk: Tracer,
+    sdk: Tracer,
     private readonly _p: LeanPipeline
   ) {
-    this._scope = (_sdk as unknown as { instrumentationScope: ReadableSpan['instrumentationScope'] }).instrumentationScope;
+    this._scope = (sdk as unknown as { instrumentationScope: ReadableSpan['instrumentationScope'] }).instrumentationScope;
   }
 
   startSpan(name: string, options: SpanOptions = {}, ctx: Context = apiContext.active()): ApiSpan {
-    const s = this._p.sampler;
-    s.armed = true;
-    let span: ApiSpan;
+    let spanContext: SpanContext | undefined;
     try {
-      span = this._sdk.startSpan(name, options, ctx);
-    } finally {
-      s.armed = false;
-    }
-    // No decision: tracing suppressed, sdk-trace's invalid span.
-    if (!s.hit) return span;
-    s.hit = false;
-    // The flags sdk-trace gives a span by its sampler's decision (its span context is otherwise the one sdk-trace would
-    // give the recorded span: ids, trace state). Set first, so the fallback below propagates the decision too. The
-    // object is the one sdk-trace just made for this span.
-    if (s.sampled) (span.spanContext() as { traceFlags: number }).traceFlags = TraceFlags.SAMPLED;
-    try {
-      return this._lean(span, name, options);
+      if (options.root) ctx = trace.deleteSpan(ctx);
+      const parentSpan = trace.getSpan(ctx);
+      if (isTracingSuppressed(ctx)) {
+        diag.debug('Instrumentation suppressed, returning Noop Span');
+        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+      }
+      const p = this._p;
+      const parentSpanContext = parentSpan?.spanContext();
+      const spanId = p.idGenerator.generateSpanId();
+      let parent: SpanContext | undefined;
+      let traceId: string;
+      let traceState: TraceState | undefined;
+      // A lean span of a provider whose ids are valid by construction has a valid span context: no second check.
+      if (parentSpanContext !== undefined && ((p.validIds && parentSpan instanceof LeanSpan && parentSpan._p === p) || isSpanContextValid(parentSpanContext))) {
+        parent = parentSpanContext;
+        traceId = parentSpanContext.traceId;
+        traceState = parentSpanContext.traceState;
+      } else traceId = p.idGenerator.generateTraceId();
+      const kind = options.kind ?? SpanKind.INTERNAL;
+      const links = options.links === undefined || options.links.length === 0 ? [] : options.links.map((link) => this._link(link));
+      const first = cleanStartAttributes(options.attributes);
+      const r = p.sampler.shouldSample(ctx, traceId, name, kind, first.attributes, links);
+      spanContext = {
+        traceId,
+        spanId,
+        traceFlags: r.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        traceState: r.traceState ?? traceState,
+      };
+      return this._lean(spanContext, parent, name, kind, first.attributes, first.dropped, r.attributes, links, options.startTime, ctx);
     } catch (err) {
-      // Never into the app: the span stays sdk-trace's non-recording one (not in the metrics), the app goes on.
+      // Never into the app: the span is a non-recording one (not in the metrics), with the span context it would have
+      // had when there is one (its children carry the sampler's decision on), and the app goes on.
       warnOnce('lean-startSpan', `a span was not recorded: ${describeError(err)}`);
-      return span;
+      return trace.wrapSpanContext(spanContext ?? INVALID_SPAN_CONTEXT);
     }
   }
 
-  /** The lean span for `span`, the non-recording span sdk-trace returned, from what the sampler kept. */
-  private _lean(span: ApiSpan, name: string, options: SpanOptions): LeanSpan {
-    const s = this._p.sampler;
-    const parentCtx = s.ctx as Context;
-    const kind = s.kind;
-    let attributes = s.attributes as Attributes;
-    const extra = s.extra;
-    const links = s.links as Link[];
-    s.ctx = s.attributes = s.extra = s.links = undefined;
-    // What sdk-trace does to the start attributes of a span it records: its first cleaning (before the sampler) drops
-    // invalid keys and values and counts them; then the sampler's attributes are added and the span limits applied.
+  /** A link as sdk-trace's tracer keeps it: its attributes cleaned to the per-link limits. */
+  private _link(link: Link): Link {
+    const limits = this._p.limits;
+    return {
+      context: link.context,
+      ...cleanAttributes(link.attributes, { attributeCountLimit: limits.attributePerLinkCountLimit, attributeValueLengthLimit: limits.attributeValueLengthLimit }),
+    };
+  }
+
+  /**
+   * The lean span: the sampler's attributes added to the cleaned start attributes and the span limits applied, as
+   * sdk-trace's tracer does before it builds a recorded span.
+   */
+  private _lean(
+    spanContext: SpanContext,
+    parent: SpanContext | undefined,
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes,
+    dropped: number,
+    extra: Attributes | undefined,
+    links: Link[],
+    startTime: TimeInput | undefined,
+    parentCtx: Context
+  ): LeanSpan {
     let count = 0;
     for (const _ in attributes) count++;
-    let dropped = 0;
-    const given = options.attributes;
-    if (given != null && typeof given === 'object') {
-      // What it read (Object.entries: own keys), less what it kept; counted without the own-key test first, which
-      // can only count more (an inherited enumerable key, in practice never).
-      let n = 0;
-      for (const k in given) if (given[k] !== undefined) n++;
-      if (n !== count) {
-        n = 0;
-        for (const k in given) if (given[k] !== undefined && Object.hasOwn(given, k)) n++;
-        dropped = n - count;
-      }
-    }
     const limits = this._p.limits;
     if (extra !== undefined || count > limits.attributeCountLimit || limits.attributeValueLengthLimit !== Infinity) {
       const cleaned = cleanAttributes(Object.assign(attributes, extra), limits);
@@ -239,21 +244,7 @@ export class LeanTracer implements Tracer {
       count = 0;
       for (const _ in attributes) count++;
     }
-    const parent = trace.getSpan(parentCtx)?.spanContext();
-    return new LeanSpan(
-      this._p,
-      this._scope,
-      span.spanContext(),
-      parent !== undefined && isSpanContextValid(parent) ? parent : undefined,
-      name,
-      kind,
-      attributes,
-      count,
-      dropped,
-      links,
-      options.startTime,
-      parentCtx
-    );
+    return new LeanSpan(this._p, this._scope, spanContext, parent, name, kind, attributes, count, dropped, links, startTime, parentCtx);
   }
 
   startActiveSpan<F extends (span: ApiSpan) => unknown>(name: string, fn: F): ReturnType<F>;
@@ -304,7 +295,8 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
   endTime: HrTime = [0, 0];
   status: SpanStatus = UNSET;
   readonly instrumentationScope: ReadableSpan['instrumentationScope'];
-  private readonly _p: LeanPipeline;
+  /** @internal The provider's pipeline (read by the lean tracer for a parent's span context). */
+  readonly _p: LeanPipeline;
   private readonly _spanContext: SpanContext;
   private _duration: HrTime = [-1, -1];
   private _ended = false;

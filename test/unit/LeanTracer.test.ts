@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import {
   context,
   diag,
+  INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -122,7 +123,12 @@ after(async () => {
   for (const p of open) await p.provider.shutdown();
 });
 
-function pipeline(lean: boolean, ratio = 0.5, sampler: Sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) })): Pipeline {
+function pipeline(
+  lean: boolean,
+  ratio = 0.5,
+  sampler: Sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+  ids: IdGenerator | null = new SeededIds()
+): Pipeline {
   const resource = resourceFromAttributes({ 'service.name': 'svc' });
   const store = new MetricStore(resource);
   const tenants = new TenantRegistry({ maxTenants: 100 });
@@ -154,7 +160,7 @@ function pipeline(lean: boolean, ratio = 0.5, sampler: Sampler = new ParentBased
     sampler,
     spanProcessors: [new TenantSpanProcessor(), local],
     lean,
-    idGenerator: new SeededIds(),
+    idGenerator: ids ?? undefined, // null: sdk-trace's RandomIdGenerator
   });
   const p = { tracer: provider.getTracer('test', '1.0.0'), provider, store, exporter, tenants, tap };
   open.push(p);
@@ -232,9 +238,9 @@ async function points(store: MetricStore): Promise<unknown[]> {
   return out;
 }
 
-/** Everything an exporter reads off a span. */
-function exported(p: Pipeline): unknown[] {
-  return p.exporter
+/** Everything an exporter reads off a span, sorted by span id (or in export order). */
+function exported(p: Pipeline, sorted = true): unknown[] {
+  const spans = p.exporter
     .getFinishedSpans()
     .map((s) => ({
       name: s.name,
@@ -255,7 +261,20 @@ function exported(p: Pipeline): unknown[] {
       resource: s.resource.attributes,
       scope: s.instrumentationScope,
     }))
-    .sort((a, b) => (a.spanContext.spanId < b.spanContext.spanId ? -1 : 1));
+  return sorted ? spans.sort((a, b) => (a.spanContext.spanId < b.spanContext.spanId ? -1 : 1)) : spans;
+}
+
+/** `value` as JSON with every trace and span id replaced by the order it first appears in (random ids compare). */
+function renumbered(value: unknown): unknown {
+  const seen = new Map<string, string>();
+  return JSON.parse(
+    JSON.stringify(value, (_k, v: unknown) => {
+      if (typeof v !== 'string' || !/^(?:[0-9a-f]{16}){1,2}$/.test(v)) return v;
+      let n = seen.get(v);
+      if (n === undefined) seen.set(v, (n = `${v.length === 32 ? 'trace' : 'span'}#${seen.size}`));
+      return n;
+    })
+  );
 }
 
 /** The OTLP/protobuf request of the exported spans, as upstream's serializer and as tenantscope's encoder write it. */
@@ -357,13 +376,16 @@ class TraceStateSampler implements Sampler {
  * Traffic that exercises every span field: remote parents (sampled and not, with a trace state), start attributes
  * that sdk-trace drops (empty key, a function, past the count limit), links at start and later (past the limit),
  * events with attributes and times (past the limit), exceptions of every shape, status with and without a message,
- * a span started as a root inside another, renames and attribute updates past the limit.
+ * a span started as a root inside another, a parent whose span context is invalid, renames and attribute updates past
+ * the limit.
  */
 function richTraffic(p: Pipeline): void {
   const t = p.tracer;
   for (let i = 0; i < 40; i++) {
     const start = T0 + i * 10_000;
     let reqCtx: Context = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, TENANTS[i % 3]));
+    // A parent whose span context is invalid (an extraction that failed): a new trace, as with no parent.
+    if (i % 8 === 3) reqCtx = trace.setSpanContext(reqCtx, INVALID_SPAN_CONTEXT);
     if (i % 4 === 1 || i % 4 === 2) {
       reqCtx = trace.setSpanContext(reqCtx, {
         traceId: `${(i + 1).toString(16).padStart(2, '0')}`.repeat(16),
@@ -462,6 +484,34 @@ for (const [label, ratio, custom] of [
       lean.tap.contexts.some((c) => c.traceFlags === TraceFlags.SAMPLED && c.traceState?.get('ts') !== undefined),
       custom
     );
+  });
+}
+
+for (const ratio of [1, 0]) {
+  test(`with sdk-trace's own random ids (${ratio === 1 ? 'sampled' : 'not sampled'}), lean spans name the same parents and traces as SDK spans`, async () => {
+    // The ids differ run to run; which span is whose parent, which spans share a trace, and everything else do not.
+    // sdk-trace's RandomIdGenerator makes valid ids, so a lean parent's span context is not checked again.
+    const make = (lean: boolean): Pipeline => pipeline(lean, ratio, undefined, null);
+    const lean = make(true);
+    const full = make(false);
+    const log = new DiagLines().install();
+    try {
+      for (const p of [lean, full]) richTraffic(p);
+    } finally {
+      diag.disable();
+    }
+    log.take();
+    assert.deepEqual(lean.tap.classes, { LeanSpan: 120 });
+    const contexts = (p: Pipeline): unknown => renumbered(p.tap.contexts.map((c) => ({ traceId: c.traceId, spanId: c.spanId, traceFlags: c.traceFlags })));
+    assert.deepEqual(contexts(lean), contexts(full));
+    // 40 requests: 10 with a remote parent per trace id (20), the other 20 new traces, each with a detached root.
+    assert.equal(new Set(lean.tap.contexts.map((c) => c.traceId)).size, 80);
+    assert.deepEqual(await points(lean.store), await points(full.store));
+    const a = exported(lean, false);
+    // Sampled: all but the remote unsampled parents' 20. Not sampled: the remote sampled parents' 20 and the kept traces,
+    // 20 with errors (every fourth request) and 4 slow ones.
+    assert.equal(a.length, ratio === 1 ? 100 : 44);
+    assert.deepEqual(renumbered(a), renumbered(exported(full, false)));
   });
 }
 
@@ -626,6 +676,39 @@ test('a sampled span whose lean span throws gives the app a non-recording span t
     assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
   } finally {
     fault.restore();
+    diag.disable();
+  }
+});
+
+test('a sampler that throws gives the app a non-recording span with no context, and the next span is lean', () => {
+  let fail = true;
+  const inner = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(1) });
+  const flaky: Sampler = {
+    shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+      if (fail) {
+        fail = false;
+        throw new Error('sampler fault');
+      }
+      return inner.shouldSample(...args);
+    },
+    toString: () => 'flaky',
+  };
+  const p = pipeline(true, 1, flaky);
+  const log = new DiagLines().install();
+  try {
+    const ctx = ROOT_CONTEXT.setValue(TENANT_CONTEXT_KEY, new TenantCell(p.tenants, 'acme'));
+    const lost = p.tracer.startSpan('lost', {}, ctx);
+    assert.equal(lost.isRecording(), false);
+    assert.deepEqual(lost.spanContext(), INVALID_SPAN_CONTEXT);
+    lost.end();
+    const next = p.tracer.startSpan('next', {}, ctx);
+    assert.ok(next instanceof LeanSpan);
+    assert.equal(next.spanContext().traceFlags, TraceFlags.SAMPLED);
+    next.end();
+    // Said once per process (warnOnce), by the fault tests above.
+    assert.deepEqual(log.take(), []);
+    assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
+  } finally {
     diag.disable();
   }
 });
