@@ -203,6 +203,10 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
 function bindEmit(emitter: { emit: (...args: any[]) => boolean }, ctx: Context): void {
   const emit = emitter.emit;
   emitter.emit = function (this: unknown, ...args: unknown[]): boolean {
+    // Already in it (an emit from the handler's own code, such as `finish` inside `res.end()`): the listeners run in
+    // it without a new async context frame. (What differs from `with`: a listener's own `enterWith` is not undone
+    // when the emit returns, as it is not for any emit outside a `with`.)
+    if (context.active() === ctx) return emit.apply(this, args);
     return context.with(ctx, emit, this, ...args);
   };
 }
