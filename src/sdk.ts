@@ -141,8 +141,9 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints, internalHosts));
-  // errors_total names an escaped exception by its class, which the SDK's exception event does not keep.
-  captureExceptionClasses();
+  // errors_total names an escaped exception by its class, which the SDK's exception event does not keep. Lean spans
+  // keep it themselves, so the SDK's span class is wrapped only when it records spans (lean spans off).
+  if (!config.leanSpans) captureExceptionClasses();
 
   const endpoints = new EndpointNormalizer({ maxEndpoints: config.maxEndpoints, templates: config.endpointTemplates });
   const store = new MetricStore(resource, { maxSeries: config.maxSeries });

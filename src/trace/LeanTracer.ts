@@ -191,7 +191,8 @@ export class LeanTracer implements Tracer {
         traceState = parentSpanContext.traceState;
       } else traceId = p.idGenerator.generateTraceId();
       const kind = options.kind ?? SpanKind.INTERNAL;
-      const links = options.links === undefined || options.links.length === 0 ? [] : options.links.map((link) => this._link(link));
+      const given = options.links;
+      const links = given == null || given.length === 0 ? [] : given.map((link) => this._link(link));
       const first = cleanStartAttributes(options.attributes);
       const r = p.sampler.shouldSample(ctx, traceId, name, kind, first.attributes, links);
       spanContext = {

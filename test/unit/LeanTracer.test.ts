@@ -712,3 +712,15 @@ test('a sampler that throws gives the app a non-recording span with no context, 
     diag.disable();
   }
 });
+
+test('links given as null are no links, as sdk-trace reads them', () => {
+  for (const lean of [true, false]) {
+    const p = pipeline(lean, 1);
+    const s = p.tracer.startSpan('x', { links: null as never }, ROOT_CONTEXT);
+    assert.equal(s instanceof LeanSpan, lean);
+    assert.equal(s.isRecording(), true);
+    s.end();
+    assert.deepEqual((s as unknown as ReadableSpan).links, []);
+    assert.equal(counter(p.store, METRIC_SPANS_SEEN), 1);
+  }
+});
