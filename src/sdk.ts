@@ -7,7 +7,6 @@ import {
   trace,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
 import type { LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
@@ -51,6 +50,7 @@ import { CacheMetrics } from './core/cache/CacheMetrics';
 import { CacheTypes } from './core/cache/CacheTypes';
 import { captureExceptionClasses } from './core/ErrorType';
 import { IntegrationPolicy } from './core/IntegrationPolicy';
+import { LeanContextManager } from './core/LeanContextManager';
 import { METRIC_LABELS_FOLDED } from './core/semconv';
 import { ConversationMetrics } from './conversations/ConversationMetrics';
 import { QueueDepthGauge } from './queues/QueueDepthGauge';
@@ -138,7 +138,7 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
   const internalHosts = new HostPolicy(config.baggageHosts);
   const ownServers = new OwnServers();
 
-  const contextManager = new AsyncLocalStorageContextManager().enable();
+  const contextManager = new LeanContextManager().enable();
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(buildPropagator(config, tenants, modelEndpoints, internalHosts));
   // errors_total names an escaped exception by its class, which the SDK's exception event does not keep. Lean spans
