@@ -2,6 +2,7 @@ import type { Agent, IncomingMessage } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { gzip } from 'node:zlib';
+import { isWrapped } from '@opentelemetry/instrumentation';
 import { debug } from '../log';
 import { REASON_NETWORK, REASON_OTHER, REASON_REFUSED, REASON_TIMEOUT } from '../semconv';
 import type { ExportAttempt, ExportGuard } from './ExportGuard';
@@ -28,6 +29,20 @@ const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH']);
 const USER_AGENT = 'tenantscope (OTel-OTLP-Exporter-JavaScript)';
+
+type RequestFunction = typeof httpRequest;
+
+/**
+ * `http.request` / `https.request` without the OpenTelemetry instrumentations' wrappers (shimmer's, which keep the
+ * function they wrap in `__original`). An export runs with tracing suppressed, so an HTTP client instrumentation
+ * would only parse the request, start a span that records nothing and bind its emitters, per export. Wrappers of
+ * any other kind (a proxy agent library, a test's interceptor) are kept: they are not ours to skip.
+ */
+export function unwrappedRequest(fn: RequestFunction): RequestFunction {
+  let f = fn;
+  for (let i = 0; i < 8 && isWrapped(f); i++) f = (f as unknown as { __original: RequestFunction }).__original;
+  return f;
+}
 
 /**
  * The OTLP/HTTP transport tenantscope puts under the upstream exporters, in place of their retrying transport.
@@ -118,7 +133,7 @@ export class GuardedHttpTransport {
       };
       const timedOut = new Error(`no answer within ${Math.round(budget)} ms`);
       const cancelled = new Error('export abandoned');
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const send = unwrappedRequest(url.protocol === 'https:' ? httpsRequest : httpRequest);
       const req = send(url, { method: 'POST', headers, agent }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
