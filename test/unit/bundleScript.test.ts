@@ -1,13 +1,16 @@
 /**
  * scripts/bundle.ts: the lazy stand-ins it puts in the bundle for modules a bundled package requires at load but
  * uses later (LAZY), checked on the real module: nothing loaded until an export is read, then the module's own
- * exports; and the bundle the build wrote has each stand-in in place of the module.
+ * exports; and the bundle the build wrote has each stand-in in place of the module. The semantic-conventions shim:
+ * the constants the bundled code names with the package's values, any other export from the installed package at
+ * its first read, and no semantic-conventions file loaded by the bundle at start.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { LAZY, lazyModuleSource } from '../../scripts/bundle';
+import { execFileSync } from 'node:child_process';
+import { LAZY, SEMCONV, lazyModuleSource, semconvNamesUsed, semconvShimSource } from '../../scripts/bundle';
 import { ROOT } from '../helpers/fixture';
 
 describe('bundle: lazy stand-ins', () => {
@@ -41,5 +44,69 @@ describe('bundle: lazy stand-ins', () => {
       assert.ok(bundle.includes(`"lazy:${spec}"`), `stand-in for ${spec}`);
       assert.ok(!bundle.includes(`${spec.replace(/\.js$/, '')}.js":`), `${spec} itself is not bundled`);
     }
+  });
+});
+
+describe('bundle: the semantic-conventions shim', () => {
+  const real = require(SEMCONV) as Record<string, unknown>;
+  const all = Object.keys(real);
+
+  it('keeps the export names a source mentions as identifiers, and nothing else', () => {
+    const used = semconvNamesUsed(
+      [
+        'const x = (0, semconv_1.ATTR_HTTP_REQUEST_METHOD); attributes[import_semconv.ATTR_URL_PATH] = p;',
+        "const { ATTR_SERVER_PORT: port } = require('@opentelemetry/semantic-conventions'); // ATTR_URL_PATH again",
+        'const notOne = "ATTR_HTTP_ROUTEX"; const ATTR_HTTP_ROUTE_X = 1;',
+      ],
+      all
+    );
+    assert.deepEqual(used, ['ATTR_HTTP_REQUEST_METHOD', 'ATTR_SERVER_PORT', 'ATTR_URL_PATH']);
+  });
+
+  it('gives the kept constants as own properties, any other export from the package at its first read', () => {
+    const kept = ['ATTR_HTTP_REQUEST_METHOD', 'ATTR_SERVICE_NAME', 'METRIC_HTTP_SERVER_REQUEST_DURATION'];
+    const file = join(ROOT, 'build', `semconv-shim-${process.pid}.js`);
+    writeFileSync(file, semconvShimSource(real, kept));
+    const realFile = require.resolve(SEMCONV);
+    const cachedReal = require.cache[realFile];
+    delete require.cache[realFile];
+    try {
+      const shim = require(file) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(shim), kept);
+      for (const n of kept) assert.equal(shim[n], real[n], n);
+      // Interop probes are not export names: answered without loading the package.
+      assert.equal(shim.__esModule, undefined);
+      assert.equal(shim.default, undefined);
+      assert.equal('default' in shim, false);
+      assert.equal(require.cache[realFile], undefined, 'not loaded by the kept names or the probes');
+      // A name the scan did not keep: the installed package's value.
+      assert.equal(shim.ATTR_URL_SCHEME, real.ATTR_URL_SCHEME);
+      assert.equal('ATTR_URL_SCHEME' in shim, true);
+      assert.ok(require.cache[realFile] !== undefined, 'loaded at the first read of a name not kept');
+      assert.equal(Object.prototype.toString.call(shim), '[object Module]');
+    } finally {
+      rmSync(file);
+      if (cachedReal !== undefined) require.cache[realFile] = cachedReal;
+    }
+  });
+
+  it('refuses a kept export that is not a constant', () => {
+    assert.throws(() => semconvShimSource({ ...real, SOME_MAP: { a: 'a' } }, ['SOME_MAP']), /SOME_MAP is a object, not a constant/);
+  });
+
+  it('the built bundle loads no semantic-conventions file at start (span attribute names are checked end to end elsewhere)', () => {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `require(${JSON.stringify(join(ROOT, 'register.js'))});
+         const loaded = Object.keys(require.cache).filter((f) => f.includes('semantic-conventions'));
+         process.stdout.write(JSON.stringify({ loaded }));`,
+      ],
+      { env: { PATH: process.env.PATH, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' }, encoding: 'utf8' }
+    );
+    assert.deepEqual(JSON.parse(out), { loaded: [] });
+    const bundle = readFileSync(join(ROOT, 'build', 'tenantscope.js'), 'utf8');
+    assert.ok(!bundle.includes('createConstMap'), 'the deprecated attribute maps (built by createConstMap) are not bundled');
   });
 });
