@@ -84,8 +84,9 @@ export function semconvNamesUsed(sources: Iterable<string>, all: readonly string
  * taken from `real`, the package's own exports at build time: strings and numbers), and any other export name of the
  * package read from the installed package itself at its first read (a name read dynamically, which the scan of
  * {@link semconvNamesUsed} cannot see). Names that are not the package's (`__esModule`, `default`) read `undefined`
- * without loading it, as they do on the package. Throws when a used export is not a primitive (it would have to be
- * the package's own object).
+ * without loading it, as they do on the package. What differs from the package: enumerating the shim (`Object.keys`,
+ * a spread) lists the kept names only, which no bundled module does. Throws when a used export is not a primitive
+ * (it would have to be the package's own object).
  */
 export function semconvShimSource(real: Readonly<Record<string, unknown>>, used: readonly string[]): string {
   const lines = used.map((n) => {

@@ -117,7 +117,9 @@ describe('WebSockets and streamed responses under --require', () => {
       const ttfb = s.attributes['http.response.time_to_first_byte'];
       assert.equal(typeof ttfb, 'number');
       // The fixture writes its first event after 600 ms and ends at 3 s: the first byte is 0.6 s in, well before the end.
-      assert.ok((ttfb as number) >= 0.6 && (ttfb as number) < 2, `ttfb ${String(ttfb)} s`);
+      // Node counts a timer's 600 ms from the event loop's cached time, which can be up to a few ms before the request's
+      // span started (a CI run read 0.59999 s), so the lower bound leaves 10 ms.
+      assert.ok((ttfb as number) >= 0.59 && (ttfb as number) < 2, `ttfb ${String(ttfb)} s`);
     }
     assert.equal(plains[0].attributes['http.response.time_to_first_byte'], undefined);
 
