@@ -54,6 +54,11 @@ export interface ExportAttempt {
   readonly settle: (ok: boolean, err: unknown) => void;
 }
 
+/** Hands `items` to `target` (a function of its own, so that no closure of `ExportGuard.export` holds them). */
+function exportThrough<T>(target: ExportTarget<T>, items: T, resultCallback: (result: ExportResult) => void): void {
+  target.export(items, resultCallback);
+}
+
 /**
  * One signal's exports: at most one in flight, each bounded by a deadline after which it is abandoned (and its
  * request destroyed, through {@link ExportAttempt.cancel}), every item counted by outcome, and two log lines per
@@ -114,30 +119,34 @@ export class ExportGuard {
     }
     target.prepare?.();
     this._attempted.value += count;
-    return new Promise<boolean>((resolve) => {
-      let done = false;
-      const finish = (ok: boolean, err: unknown): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        if (this._current === attempt) this._current = undefined;
-        if (ok) this._delivered(count);
-        else this._failed(attempt, err);
-        resolve(ok);
-      };
-      // `settle` lets abort() end the export even when the exporter never calls back.
-      const attempt: ExportAttempt = { count, reason: undefined, detail: undefined, aborted: undefined, cancel: undefined, settle: finish };
-      this._current = attempt;
-      const timer = setTimeout(() => this.abort(REASON_TIMEOUT), Math.max(1, timeoutMillis));
-      timer.unref();
-      try {
-        context.with(suppressTracing(context.active()), () =>
-          target.export(items, (r) => finish(r.code === ExportResultCode.SUCCESS, r.error))
-        );
-      } catch (err) {
-        finish(false, err);
-      }
-    });
+    // No function made here refers to `items`: once the exporter has serialized them (synchronously, in upstream's
+    // OTLP exporters), nothing here holds the batch while its request is in flight, so its spans can be collected
+    // young instead of living until the collector answers.
+    let resolve!: (ok: boolean) => void;
+    const settled = new Promise<boolean>((r) => (resolve = r));
+    let done = false;
+    const finish = (ok: boolean, err: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (this._current === attempt) this._current = undefined;
+      if (ok) this._delivered(count);
+      else this._failed(attempt, err);
+      resolve(ok);
+    };
+    // `settle` lets abort() end the export even when the exporter never calls back.
+    const attempt: ExportAttempt = { count, reason: undefined, detail: undefined, aborted: undefined, cancel: undefined, settle: finish };
+    this._current = attempt;
+    const timer = setTimeout(() => this.abort(REASON_TIMEOUT), Math.max(1, timeoutMillis));
+    timer.unref();
+    try {
+      context.with(suppressTracing(context.active()), exportThrough, undefined, target, items, (r: ExportResult) =>
+        finish(r.code === ExportResultCode.SUCCESS, r.error)
+      );
+    } catch (err) {
+      finish(false, err);
+    }
+    return settled;
   }
 
   /** Gives up on the export in flight: its request is cancelled and its items counted as failed for `reason`. */
