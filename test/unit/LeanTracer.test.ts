@@ -434,6 +434,19 @@ function richTraffic(p: Pipeline): void {
   }
 }
 
+/** The rich traffic on a lean pipeline and then on an SDK one made by `make`, with the diag lines both logged. */
+function richTrafficOnBoth(make: (lean: boolean) => Pipeline): { lean: Pipeline; full: Pipeline; lines: string[] } {
+  const lean = make(true);
+  const full = make(false);
+  const log = new DiagLines().install();
+  try {
+    for (const p of [lean, full]) richTraffic(p);
+  } finally {
+    diag.disable();
+  }
+  return { lean, full, lines: log.take() };
+}
+
 for (const [label, ratio, custom] of [
   ['at 100%', 1, false],
   ['at a 50% ratio', 0.5, false],
@@ -441,16 +454,7 @@ for (const [label, ratio, custom] of [
   ['at a 50% ratio with a sampler that sets a trace state', 0.5, true],
 ] as const) {
   test(`sampled lean spans ${label}: sdk-trace's span contexts, metrics, exported spans and OTLP bytes, every span field covered`, async () => {
-    const make = (lean: boolean): Pipeline => pipeline(lean, ratio, custom ? new TraceStateSampler(ratio) : undefined);
-    const lean = make(true);
-    const full = make(false);
-    const log = new DiagLines().install();
-    try {
-      for (const p of [lean, full]) richTraffic(p);
-    } finally {
-      diag.disable();
-    }
-    const lines = log.take();
+    const { lean, full, lines } = richTrafficOnBoth((l) => pipeline(l, ratio, custom ? new TraceStateSampler(ratio) : undefined));
     // The same warnings on both paths (invalid keys and values, dropped attributes, links, events), in the same order.
     assert.ok(lines.length > 0);
     assert.deepEqual(lines.slice(0, lines.length / 2), lines.slice(lines.length / 2));
@@ -491,16 +495,7 @@ for (const ratio of [1, 0]) {
   test(`with sdk-trace's own random ids (${ratio === 1 ? 'sampled' : 'not sampled'}), lean spans name the same parents and traces as SDK spans`, async () => {
     // The ids differ run to run; which span is whose parent, which spans share a trace, and everything else do not.
     // sdk-trace's RandomIdGenerator makes valid ids, so a lean parent's span context is not checked again.
-    const make = (lean: boolean): Pipeline => pipeline(lean, ratio, undefined, null);
-    const lean = make(true);
-    const full = make(false);
-    const log = new DiagLines().install();
-    try {
-      for (const p of [lean, full]) richTraffic(p);
-    } finally {
-      diag.disable();
-    }
-    log.take();
+    const { lean, full } = richTrafficOnBoth((l) => pipeline(l, ratio, undefined, null));
     assert.deepEqual(lean.tap.classes, { LeanSpan: 120 });
     const contexts = (p: Pipeline): unknown => renumbered(p.tap.contexts.map((c) => ({ traceId: c.traceId, spanId: c.spanId, traceFlags: c.traceFlags })));
     assert.deepEqual(contexts(lean), contexts(full));
