@@ -46,6 +46,12 @@ export interface LocalTraceSpanProcessorOptions {
 }
 
 const LOCAL_TRACE = Symbol('tenantscope.localTrace');
+/**
+ * A decided local trace's span list: one shared empty array, not a new literal per trace (a decided trace stays
+ * reachable from its spans in the export queue, and V8 would pretenure that literal's site: src/core/SiteFree.ts).
+ * Nothing is pushed to a decided trace.
+ */
+const DECIDED: ReadableSpan[] = Object.freeze([]) as unknown as ReadableSpan[];
 type WithLocalTrace = { [LOCAL_TRACE]?: LocalTrace };
 
 /** The spans of one trace that run in this process under one local root. */
@@ -275,7 +281,7 @@ export class LocalTraceSpanProcessor implements SpanProcessor {
     // The root is the last span of its batch: the metric processors read the error type off it (errors_total).
     if (early === undefined && lt.errorType !== undefined) setRequestErrorType(lt.root, lt.errorType);
     const spans = lt.spans;
-    lt.spans = [];
+    lt.spans = DECIDED;
     this._buffered -= spans.length;
     for (let i = 0; i < spans.length; i++) this._finish(spans[i], lt);
   }

@@ -115,17 +115,20 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
       // samplers (src/core/config.ts) never read start attributes, so the span and the decision are the same.
       const span = this.tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
       span.setAttributes(attributes);
-      const rpc: RPCMetadata = { type: RPCType.HTTP, span };
+      // Neither is a literal: each refers to the span and lives as long as the request, and V8 would pretenure a
+      // literal's site, keeping every ended server span alive until the next full GC (src/core/SiteFree.ts).
+      const rpc = {} as RPCMetadata;
+      rpc.type = RPCType.HTTP;
+      rpc.span = span;
       const ctx = setRPCMetadata(trace.setSpan(parent, span), rpc);
-      const state: ServerRequestState = {
+      const state = new RequestState(
         span,
         rpc,
         method,
-        metricAttributes: config.recordDuration === true ? metricAttributes(attributes) : undefined,
-        startedAt: config.recordDuration === true ? performance.now() : 0,
-        ended: false,
-        owner: this,
-      };
+        config.recordDuration === true ? metricAttributes(attributes) : undefined,
+        config.recordDuration === true ? performance.now() : 0,
+        this
+      );
       (response as WithState)[STATE] = state;
       (rpc as WithState)[STATE] = state;
       // They read the state, not the context.
@@ -192,6 +195,19 @@ export class HttpServerChannelInstrumentation extends InstrumentationBase<HttpSe
       warnOnce('http-server-end', `a server span could not be completed: ${describeError(failure)}`);
     }
   }
+}
+
+/** What a response carries from its start to its end (a class: see the comment where it is made). */
+class RequestState implements ServerRequestState {
+  ended = false;
+  constructor(
+    readonly span: Span,
+    readonly rpc: RPCMetadata,
+    readonly method: string,
+    readonly metricAttributes: Record<string, string> | undefined,
+    readonly startedAt: number,
+    readonly owner: ServerRequestState['owner']
+  ) {}
 }
 
 /**

@@ -51,6 +51,7 @@ import {
 import { rememberExceptionClass } from '../core/ErrorType';
 import { describeError, warnOnce } from '../core/log';
 import { EVENT_EXCEPTION } from '../core/semconv';
+import { hrTimeOf, millisToHrTimeOf, spanContextOf } from '../core/SiteFree';
 
 /** The span limits the provider applies; sdk-trace's defaults, passed to it explicitly so both paths use the same. */
 export const SPAN_LIMITS: Required<SpanLimits> = {
@@ -195,12 +196,8 @@ export class LeanTracer implements Tracer {
       const links = given == null || given.length === 0 ? [] : given.map((link) => this._link(link));
       const first = cleanStartAttributes(options.attributes);
       const r = p.sampler.shouldSample(ctx, traceId, name, kind, first.attributes, links);
-      spanContext = {
-        traceId,
-        spanId,
-        traceFlags: r.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
-        traceState: r.traceState ?? traceState,
-      };
+      // Not a literal: src/core/SiteFree.ts.
+      spanContext = spanContextOf(traceId, spanId, r.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE, r.traceState ?? traceState);
       return this._lean(spanContext, parent, name, kind, first.attributes, first.dropped, r.attributes, links, options.startTime, ctx);
     } catch (err) {
       // Never into the app: the span is a non-recording one (not in the metrics), with the span context it would have
@@ -293,13 +290,13 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
   links: Link[];
   events: TimedEvent[] = NONE;
   readonly startTime: HrTime;
-  endTime: HrTime = [0, 0];
+  endTime: HrTime = hrTimeOf(0, 0);
   status: SpanStatus = UNSET;
   readonly instrumentationScope: ReadableSpan['instrumentationScope'];
   /** @internal The provider's pipeline (read by the lean tracer for a parent's span context). */
   readonly _p: LeanPipeline;
   private readonly _spanContext: SpanContext;
-  private _duration: HrTime = [-1, -1];
+  private _duration: HrTime = hrTimeOf(-1, -1);
   private _ended = false;
   private _attributesCount: number;
   private _droppedAttributesCount: number;
@@ -333,7 +330,7 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
     this.parentSpanContext = parentSpanContext;
     this.instrumentationScope = scope;
     // As SpanImpl: an omitted start time is the wall clock in milliseconds.
-    this.startTime = startTime == null ? millisToHrTime(this._now) : this._getTime(startTime);
+    this.startTime = startTime == null ? millisToHrTimeOf(this._now) : this._getTime(startTime);
     const linkLimit = p.limits.linkCountLimit;
     if (links.length === 0) this.links = NONE;
     else if (links.length > linkLimit) {
@@ -484,14 +481,14 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
         e1 -= 1e9;
         e0 += 1;
       }
-      this.endTime = [e0, e1];
+      this.endTime = hrTimeOf(e0, e1);
       let d0 = e0 - s[0];
       let d1 = e1 - s[1];
       if (d1 < 0) {
         d0 -= 1;
         d1 += 1e9;
       }
-      this._duration = [d0, d1];
+      this._duration = hrTimeOf(d0, d1);
     } else {
       this.endTime = this._getTime(endTime);
       this._duration = hrTimeDuration(this.startTime, this.endTime);
