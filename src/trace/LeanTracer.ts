@@ -71,6 +71,13 @@ const ATTR_EXCEPTION_TYPE = 'exception.type';
 const UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 /** Start value of `events` and `links` until a span gets its first one; never written (the span replaces it). */
 const NONE: never[] = Object.freeze([]) as unknown as never[];
+/**
+ * A span's end time and duration until it ends, shared by all spans (sdk-trace's SpanImpl gives each span its own
+ * `[0, 0]` and `[-1, -1]`, replaced at its end: two arrays per span made for nothing). Frozen: `end()` assigns new
+ * arrays, nothing writes into these.
+ */
+const NOT_ENDED: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
+const NO_DURATION: HrTime = Object.freeze([-1, -1]) as unknown as HrTime;
 
 /** What every lean span of one provider shares. */
 interface LeanPipeline {
@@ -290,13 +297,13 @@ export class LeanSpan implements ApiSpan, ReadableSpan {
   links: Link[];
   events: TimedEvent[] = NONE;
   readonly startTime: HrTime;
-  endTime: HrTime = hrTimeOf(0, 0);
+  endTime: HrTime = NOT_ENDED;
   status: SpanStatus = UNSET;
   readonly instrumentationScope: ReadableSpan['instrumentationScope'];
   /** @internal The provider's pipeline (read by the lean tracer for a parent's span context). */
   readonly _p: LeanPipeline;
   private readonly _spanContext: SpanContext;
-  private _duration: HrTime = hrTimeOf(-1, -1);
+  private _duration: HrTime = NO_DURATION;
   private _ended = false;
   private _attributesCount: number;
   private _droppedAttributesCount: number;
