@@ -72,7 +72,16 @@ function serve(mode: string): void {
       const g = (globalThis as { gc?: () => void }).gc;
       if (g !== undefined) g();
       const mu = process.memoryUsage();
-      process.send!({ rss: mu.rss, heapUsed: mu.heapUsed, external: mu.external, maxRssKiB: process.resourceUsage().maxRSS });
+      const v8 = require('node:v8') as typeof import('node:v8');
+      const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+      process.send!({
+        rss: mu.rss,
+        heapUsed: mu.heapUsed,
+        heapTotal: mu.heapTotal,
+        youngCommitted: young?.space_size ?? 0,
+        external: mu.external,
+        maxRssKiB: process.resourceUsage().maxRSS,
+      });
     } else if (m === 'exit') {
       // Let go of everything, so the process ends by itself (and writes a --cpu-prof profile).
       server.close();
