@@ -12,8 +12,9 @@ import type { HrTime, SpanContext, TraceState } from '@opentelemetry/api';
  * the decisions in the pg + redis bench). A pretenured object keeps the young objects it points to alive through the
  * remembered set until the next full GC, dead or not: the per-request state pointed to the server span, so every
  * ended server span, with all it refers to, was copied by one scavenge and promoted by the next. In the bench: about
- * 1,000 bytes promoted and 4 µs of scavenges per request before, 180-290 bytes and 1.1-1.6 µs after, as with
- * `--no-allocation-site-pretenuring` (`--trace-gc-nvp`, docs/benchmarks.md).
+ * 850 bytes promoted and 3.1-3.7 µs of scavenges per request before, 124-302 bytes and 1.0-1.6 µs after, as with
+ * `--no-allocation-site-pretenuring` (`--trace-gc-nvp`, docs/benchmarks.md). CPU per request moved within the noise:
+ * with less promoted, V8 lowers its old-generation limit and runs mark-compacts about three times as often.
  *
  * What has no allocation site to pretenure: a class instance, `{}` followed by stores, and an array `slice` makes
  * (a builtin's allocation). `new Array(n)` has one: with all span times made by it, the fixture of
