@@ -1,13 +1,12 @@
 import { millisToHrTime } from '@opentelemetry/core';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { hrTimeOf, millisToHrTimeOf, spanContextOf } from '../../src/core/SiteFree';
 import { FIXTURES, REGISTER } from '../helpers/fixture';
+import { startOtlpReceiver } from '../helpers/otlpReceiver';
 
 describe('SiteFree: span parts made without literals', () => {
   it('hrTimeOf and millisToHrTimeOf give the arrays core gives', () => {
@@ -31,17 +30,8 @@ describe('SiteFree: span parts made without literals', () => {
     // makes V8 take its pretenuring decisions within the first requests. Spans are exported to a sink here, so
     // they wait in the export queue as in a service. With object literals for these parts (the tree before
     // src/core/SiteFree.ts), the request state and RPC metadata were pretenured: old in 96 % of requests.
-    let exports = 0;
-    const sink: Server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        exports++;
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const receiver = await startOtlpReceiver();
     try {
-      const { port } = sink.address() as AddressInfo;
       const { stdout } = await promisify(execFile)(
         process.execPath,
         ['--allow-natives-syntax', '--max-semi-space-size=1', '--require', REGISTER, join(FIXTURES, 'pretenure-app.js')],
@@ -51,7 +41,7 @@ describe('SiteFree: span parts made without literals', () => {
             OTEL_SERVICE_NAME: 'pretenure-app',
             OTEL_TRACES_EXPORTER: 'otlp',
             OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-            OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+            OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
             OTEL_METRICS_EXPORTER: 'none',
             OTEL_LOGS_EXPORTER: 'none',
             REQUESTS: '3000',
@@ -66,9 +56,10 @@ describe('SiteFree: span parts made without literals', () => {
       for (const part of ['span context', 'start time', 'request state', 'rpc metadata', 'end time', 'duration']) {
         assert.deepEqual(counts[part], [3000, 0], part);
       }
-      assert.ok(exports > 0, 'spans were exported');
+      assert.ok(receiver.spans.length > 0, 'spans were exported');
+      assert.deepEqual(receiver.errors, []);
     } finally {
-      sink.close();
+      await receiver.close();
     }
   });
 });
