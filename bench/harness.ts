@@ -44,6 +44,27 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * A distribution-free confidence interval for the median of `xs` (order statistics: the k-th smallest and k-th
+ * largest value, with k the largest for which P(Binomial(n, ½) < k) ≤ (1 − level) / 2), or undefined when there
+ * are too few values for that level (fewer than 6 at 95 %). For per-round ratios on a noisy machine: whether a
+ * target is met by the median or only by luck.
+ */
+export function medianInterval(xs: readonly number[], level = 0.95): [number, number] | undefined {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const tail = (1 - level) / 2;
+  let k = 0;
+  let below = 0; // P(Binomial(n, ½) ≤ k − 1)
+  let term = Math.pow(0.5, n); // P(Binomial(n, ½) = k)
+  while (k < n >> 1 && below + term <= tail) {
+    below += term;
+    term = (term * (n - k)) / (k + 1);
+    k++;
+  }
+  return k === 0 ? undefined : [s[k - 1], s[n - k]];
+}
+
 /** Runs a collected GC when the process was started with `--expose-gc` (bench/run.ts does that). */
 export function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;

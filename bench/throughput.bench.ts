@@ -19,7 +19,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { emit, median, type BenchRow } from './harness';
+import { emit, median, medianInterval, type BenchRow } from './harness';
 import { DRIVER_CORE, SERVER_CORE, canPin, contender, freePort, pin, startSink, variantsFromEnv, type Contender } from './pinning';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -243,11 +243,17 @@ async function main(): Promise<void> {
       const ts = `${mode} ${c.name}`;
       const up = `${mode} upstream ${pct}`;
       if (results.has(up)) {
-        const rps = results.get(ts)!.map((m, i) => (m.rps / results.get(up)![i].rps).toFixed(2)).join(', ');
+        const target = pct === '100%' ? 1.25 : 1.0;
+        const ratios = results.get(ts)!.map((m, i) => m.rps / results.get(up)![i].rps);
+        const rps = ratios.map((r) => r.toFixed(2)).join(', ');
         const cpu = results.get(ts)!.map((m, i) => (results.get(up)![i].cpuUs / m.cpuUs).toFixed(2)).join(', ');
+        const ci = medianInterval(ratios);
         notes.push(
           `${ts}: / upstream per round: throughput ${rps}; CPU-bound capacity (upstream CPU per request / ours) ${cpu}; ` +
-            `median capacity ratio ${(med(up, (m) => m.cpuUs) / med(ts, (m) => m.cpuUs)).toFixed(2)}; target ${pct === '100%' ? '≥ 1.25×' : '≥ 1.0×'}.`
+            `median capacity ratio ${(med(up, (m) => m.cpuUs) / med(ts, (m) => m.cpuUs)).toFixed(2)}; target ≥ ${target.toFixed(2)}×. ` +
+            `Median of the per-round throughput ratios ${median(ratios).toFixed(2)}×` +
+            (ci === undefined ? ' (too few rounds for a 95 % interval)' : `, 95 % interval ${ci[0].toFixed(2)}–${ci[1].toFixed(2)}×`) +
+            `; ${ratios.filter((r) => r < target).length} of ${ratios.length} rounds below the target.`
         );
       }
     }
