@@ -70,9 +70,13 @@ const FACTORIES: Record<string, (o: UpstreamInstrumentationsOptions) => Instrume
     const { ExpressInstrumentation } = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
     return new ExpressInstrumentation();
   },
-  pg: () => {
-    const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
-    return new PgInstrumentation();
+  pg: (o) => {
+    if (o.pg === 'upstream') {
+      const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+      return new PgInstrumentation();
+    }
+    const { LeanPgInstrumentation } = require('./pg/instrumentation') as typeof import('./pg/instrumentation');
+    return new LeanPgInstrumentation({ recordDuration: o.upstreamMetrics === true });
   },
   ioredis: (o) => {
     const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
@@ -140,6 +144,10 @@ export interface UpstreamInstrumentationsOptions {
   logSending?: boolean;
   /** Names cache types from Redis keys; without it Redis reads get no cache attributes. */
   cacheTypes?: CacheTypes;
+  /** TENANTSCOPE_PG: `lean` (default) or `upstream`'s patches of `pg`'s per-request calls. */
+  pg?: 'lean' | 'upstream';
+  /** TENANTSCOPE_UPSTREAM_METRICS: the instrumentations record their own histograms (then pg runs upstream's patches). */
+  upstreamMetrics?: boolean;
 }
 
 /** The enabled upstream instrumentations, each with the modules that should load it. Loads none of them. */

@@ -286,6 +286,8 @@ export function startTenantScope(env: Env = process.env): TenantScope | undefine
     disabled: config.disabledInstrumentations,
     ownServers,
     httpServerChannel: config.httpServer === 'channel',
+    pg: config.pg,
+    upstreamMetrics: config.upstreamMetrics,
     cacheTypes: caches.types,
     logSending: loggerProvider !== undefined,
   })) {

@@ -105,6 +105,11 @@ export interface TenantScopeConfig {
    */
   readonly httpServer: HttpServerMode;
   /**
+   * TENANTSCOPE_PG: who patches `pg`'s per-request calls. `lean`: instrumentations/pg/ (upstream instrumentation-pg
+   * with leaner `Client.query` and `Pool.connect` patches, same spans); `upstream`: instrumentation-pg as published.
+   */
+  readonly pg: PgMode;
+  /**
    * TENANTSCOPE_LEAN_SPANS: record every span, sampled or not, as a lean span (src/trace/LeanTracer.ts) instead of
    * sdk-trace's span; same metrics, same exported spans. `false`: sdk-trace's span for every span. Default true.
    * Its former name, TENANTSCOPE_LEAN_UNSAMPLED (whose `false` meant the same), is read when it is not set.
@@ -220,6 +225,9 @@ function isHttpUrl(v: string): boolean {
 export const HTTP_SERVER_MODES = ['channel', 'upstream'] as const;
 export type HttpServerMode = (typeof HTTP_SERVER_MODES)[number];
 const DEFAULT_HTTP_SERVER: HttpServerMode = 'channel';
+/** TENANTSCOPE_PG values. */
+export const PG_MODES = ['lean', 'upstream'] as const;
+export type PgMode = (typeof PG_MODES)[number];
 
 export function loadConfig(env: Env = process.env): TenantScopeConfig {
   const tracesExporters = list(env, 'OTEL_TRACES_EXPORTER', ['otlp'], ['otlp', 'console', 'none']).filter(
@@ -301,6 +309,7 @@ export function loadConfig(env: Env = process.env): TenantScopeConfig {
     captureMessageContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     upstreamMetrics: bool(env, 'TENANTSCOPE_UPSTREAM_METRICS', false),
     httpServer: oneOf(env, 'TENANTSCOPE_HTTP_SERVER', DEFAULT_HTTP_SERVER, HTTP_SERVER_MODES),
+    pg: oneOf<PgMode>(env, 'TENANTSCOPE_PG', 'lean', PG_MODES),
     leanSpans: bool(env, str(env, 'TENANTSCOPE_LEAN_SPANS') === undefined ? 'TENANTSCOPE_LEAN_UNSAMPLED' : 'TENANTSCOPE_LEAN_SPANS', true),
     maxLabelValues: int(env, 'TENANTSCOPE_MAX_LABEL_VALUES', 50, 1, 10_000),
     queueDepthTimeoutMs: int(env, 'TENANTSCOPE_QUEUE_DEPTH_TIMEOUT_MS', 1000, 10, 60_000),

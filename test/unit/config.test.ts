@@ -123,6 +123,7 @@ const BAD: [string, string, keyof TenantScopeConfig][] = [
   ['OTEL_LOGS_EXPORTER', 'fluentd', 'logsExporters'],
   ['TENANTSCOPE_UPSTREAM_METRICS', 'yes please', 'upstreamMetrics'],
   ['TENANTSCOPE_HTTP_SERVER', 'patched', 'httpServer'],
+  ['TENANTSCOPE_PG', 'fast', 'pg'],
   ['TENANTSCOPE_LEAN_SPANS', 'maybe', 'leanSpans'],
   ['TENANTSCOPE_LEAN_UNSAMPLED', 'maybe', 'leanSpans'],
   ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'grpc', 'otlpLogsProtocol'],
@@ -294,6 +295,15 @@ test('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE is taken in any case whe
     'cumulative'
   );
   assert.deepEqual(warnings, []);
+});
+
+test('TENANTSCOPE_PG picks whose patches of pg run; a bad value is one warning and the default', () => {
+  assert.equal(loadConfig({}).pg, 'lean');
+  assert.equal(loadConfig({ TENANTSCOPE_PG: 'upstream' }).pg, 'upstream');
+  assert.equal(loadConfig({ TENANTSCOPE_PG: 'Lean' }).pg, 'lean');
+  warnings.length = 0;
+  assert.equal(loadConfig({ TENANTSCOPE_PG: 'native' }).pg, 'lean');
+  assert.deepEqual(warnings, ['tenantscope: TENANTSCOPE_PG="native" is not one of lean, upstream; using "lean"']);
 });
 
 test('TENANTSCOPE_HTTP_SERVER picks who makes the HTTP server spans; a bad value is one warning and the default', () => {

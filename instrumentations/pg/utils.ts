@@ -1,0 +1,56 @@
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import type { AnyFunction, PgClient } from './internal-types';
+
+/** Upstream's `getSemanticAttributesFromConnection`. */
+export function connectionAttributes(params: NonNullable<PgClient['connectionParameters']>): Record<string, unknown> {
+  return {
+    'db.system.name': 'postgresql',
+    'db.namespace': params.database,
+    'server.address': params.host,
+    'server.port': integer(params.port),
+  };
+}
+
+export function integer(port: unknown): number | undefined {
+  return Number.isInteger(port) ? (port as number) : undefined;
+}
+
+/** Upstream's `parseNormalizedOperationName`: the statement's first word, upper-cased, without a trailing `;`. */
+export function operationName(text: string): string {
+  const trimmed = text.trim();
+  const space = trimmed.indexOf(' ');
+  const command = (space === -1 ? trimmed : trimmed.slice(0, space)).toUpperCase();
+  return command.endsWith(';') ? command.slice(0, -1) : command;
+}
+
+/** Upstream's `getErrorMessage`. */
+export function errorMessage(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : undefined;
+}
+
+/** The exception event and status upstream records: the error's type and code only, never its message text. */
+export function fail(span: Span, e: unknown, message: string | undefined): void {
+  if (e instanceof Error) {
+    const err = e as Error & { code?: unknown };
+    span.recordException(`PostgreSQL error of type '${err.name ?? 'PostgreSQLError'}' occurred (code: ${(err.code as string | undefined) ?? 'UNKNOWN'})`);
+  }
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+}
+
+/** Upstream's `patchCallback` without the histogram. */
+export function endingCallback(span: Span, cb: AnyFunction): AnyFunction {
+  return function patchedCallback(this: unknown, err: unknown, res: unknown): unknown {
+    if (err) fail(span, err, (err as { message?: string }).message);
+    span.end();
+    return cb.call(this, err, res);
+  };
+}
+
+/** Upstream's `patchCallbackPGPool`. */
+export function endingPoolCallback(span: Span, cb: AnyFunction): AnyFunction {
+  return function patchedCallback(this: unknown, err: unknown, res: unknown, done: unknown): unknown {
+    if (err) fail(span, err, (err as { message?: string }).message);
+    span.end();
+    return cb.call(this, err, res, done);
+  };
+}
