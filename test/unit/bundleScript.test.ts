@@ -3,18 +3,49 @@
  * uses later (LAZY), checked on the real module: nothing loaded until an export is read, then the module's own
  * exports; and the bundle the build wrote has each stand-in in place of the module. The semantic-conventions shim:
  * the constants the bundled code names with the package's values, any other export from the installed package at
- * its first read, and no semantic-conventions file loaded by the bundle at start.
+ * its first read, and no semantic-conventions file loaded by the bundle at start. No `node:crypto` at start either
+ * (only a tenant hash key needs it).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { execFile, execFileSync } from 'node:child_process';
+import { isBuiltin } from 'node:module';
 import { LAZY, SEMCONV, lazyModuleSource, semconvNamesUsed, semconvShimSource } from '../../scripts/bundle';
 import { ROOT } from '../helpers/fixture';
+import { startOtlpReceiver } from '../helpers/otlpReceiver';
 
 describe('bundle: lazy stand-ins', () => {
   for (const [spec, owner] of Object.entries(LAZY)) {
+    if (isBuiltin(spec)) {
+      // A builtin is in no require.cache: a fresh process tells whether Node loaded it, by its own module list.
+      it(`${spec} (Node's): loaded at the first read of an export`, () => {
+        // A script file, not `-e`: Node's eval entry loads crypto itself.
+        const file = join(ROOT, 'build', `lazy-stand-in-${process.pid}.js`);
+        const script = join(ROOT, 'build', `lazy-check-${process.pid}.js`);
+        writeFileSync(file, lazyModuleSource(spec, owner));
+        try {
+          writeFileSync(
+            script,
+            `const has = () => process.moduleLoadList.includes(${JSON.stringify(`NativeModule ${spec}`)});
+               const standIn = require(${JSON.stringify(file)});
+               const before = has();
+               const keys = Object.keys(standIn);
+               const real = require(${JSON.stringify(spec)});
+               const same = keys.length > 0 && keys.every((k) => standIn[k] === real[k]) && keys.length === Object.keys(real).length;
+               process.stdout.write(JSON.stringify({ before, after: has(), same, uuid: typeof standIn.randomUUID }));`
+          );
+          const out = execFileSync(process.execPath, [script], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+          assert.deepEqual(JSON.parse(out), { before: false, after: true, same: true, uuid: 'function' });
+        } finally {
+          rmSync(file);
+          rmSync(script, { force: true });
+        }
+      });
+      continue;
+    }
     it(`${spec}: loaded at the first read of an export, from where ${owner} finds it`, () => {
       // Beside the package's node_modules, as the bundle is.
       const file = join(ROOT, 'build', `lazy-stand-in-${process.pid}.js`);
@@ -108,5 +139,46 @@ describe('bundle: the semantic-conventions shim', () => {
     assert.deepEqual(JSON.parse(out), { loaded: [] });
     const bundle = readFileSync(join(ROOT, 'build', 'tenantscope.js'), 'utf8');
     assert.ok(!bundle.includes('createConstMap'), 'the deprecated attribute maps (built by createConstMap) are not bundled');
+  });
+
+});
+
+describe('bundle: what a start loads', () => {
+  it('the preload with every signal on loads no node:crypto at start; a tenant hash key loads it at the first hashed id', async () => {
+    // A script file, not `-e`: Node's eval entry loads crypto itself. Traces and logs go to a real OTLP receiver.
+    const receiver = await startOtlpReceiver();
+    const script = join(ROOT, 'build', `crypto-check-${process.pid}.js`);
+    writeFileSync(
+      script,
+      `const has = () => process.moduleLoadList.includes('NativeModule crypto');
+       const atStart = has();
+       const { withTenant } = require(${JSON.stringify(join(ROOT, 'build', 'tenantscope.js'))});
+       withTenant('acme', () => require('@opentelemetry/api').trace.getTracer('t').startSpan('s').end());
+       setTimeout(() => process.stdout.write(JSON.stringify({ atStart, afterHash: has() })), 50);`
+    );
+    const run = async (extra: Record<string, string>): Promise<unknown> => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['-r', join(ROOT, 'register.js'), script], {
+        env: {
+          PATH: process.env.PATH,
+          OTEL_TRACES_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+          OTEL_METRICS_EXPORTER: 'prometheus',
+          OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+          OTEL_EXPORTER_PROMETHEUS_PORT: '0',
+          OTEL_LOGS_EXPORTER: 'otlp',
+          ...extra,
+        },
+        cwd: ROOT,
+        timeout: 30_000,
+      });
+      return JSON.parse(stdout);
+    };
+    try {
+      assert.deepEqual(await run({}), { atStart: false, afterHash: false });
+      assert.deepEqual(await run({ TENANTSCOPE_TENANT_HASH_KEY: 'a-key-of-at-least-sixteen-chars' }), { atStart: false, afterHash: true });
+    } finally {
+      rmSync(script, { force: true });
+      await receiver.close();
+    }
   });
 });

@@ -1,6 +1,12 @@
-import { createHmac } from 'node:crypto';
+import type { createHmac as CreateHmac } from 'node:crypto';
 import { TENANT_INVALID, TENANT_OVERFLOW, TENANT_UNKNOWN } from '../semconv';
 import type { TenantCell } from './TenantCell';
+
+/**
+ * `node:crypto`'s `createHmac`, loaded at the first hashed tenant id: only a hash key needs it, and loading it
+ * costs every start about 15 ms of CPU (its ~20 internal modules).
+ */
+let hmac: typeof CreateHmac | undefined;
 
 /** The charset and length a tenant id must have to be used as given. */
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
@@ -138,7 +144,8 @@ export class TenantRegistry {
     let h = this._hashMemo.get(id);
     if (h === undefined) {
       // 16 hex chars (64 bits): collisions are negligible at any realistic tenant count.
-      h = 't' + createHmac('sha256', this._hashKey as string).update(id).digest('hex').slice(0, 16);
+      hmac ??= (process.getBuiltinModule('node:crypto') as typeof import('node:crypto')).createHmac;
+      h = 't' + hmac('sha256', this._hashKey as string).update(id).digest('hex').slice(0, 16);
       if (this._hashMemo.size >= HASH_MEMO_LIMIT) this._hashMemo.clear();
       this._hashMemo.set(id, h);
     }
