@@ -11,6 +11,7 @@ export function connectionAttributes(params: NonNullable<PgClient['connectionPar
   };
 }
 
+/** Upstream's `getPort`: the port when it is an integer. */
 export function integer(port: unknown): number | undefined {
   return Number.isInteger(port) ? (port as number) : undefined;
 }
@@ -28,7 +29,10 @@ export function errorMessage(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : undefined;
 }
 
-/** The exception event and status upstream records: the error's type and code only, never its message text. */
+/**
+ * What upstream records for a failed call: an exception event naming only the error's type and PostgreSQL code (the
+ * message can hold query values), and the error status with `message`.
+ */
 export function fail(span: Span, e: unknown, message: string | undefined): void {
   if (e instanceof Error) {
     const err = e as Error & { code?: unknown };
