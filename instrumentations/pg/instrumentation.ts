@@ -2,7 +2,7 @@ import { context, SpanKind, trace } from '@opentelemetry/api';
 import { PgInstrumentation, type PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
 import type { AnyFunction, Patch, PgClient, PgPool, UpstreamInternals } from './internal-types';
 import type { LeanPgInstrumentationOptions } from './types';
-import { connectionAttributes, endingCallback, endingPoolCallback, errorMessage, fail, integer, operationName } from './utils';
+import { connectionAttributes, endWhenSettled, endingCallback, endingPoolCallback, errorMessage, fail, integer, operationName } from './utils';
 
 /** Config keys whose behaviour lives in upstream's patches: with any of them set, upstream's patches run. */
 const UPSTREAM_ONLY_KEYS: readonly (keyof PgInstrumentationConfig)[] = [
@@ -60,7 +60,7 @@ export class LeanPgInstrumentation extends PgInstrumentation {
 
   /** The lean `Client.prototype.query` patch. */
   private _queryPatch(): Patch {
-    const tracer = (): ReturnType<typeof trace.getTracer> => this.tracer;
+    const self = this;
     return (original) =>
       function query(this: unknown, ...args: unknown[]): unknown {
         const arg0 = args[0] as { text?: unknown; name?: unknown; callback?: unknown } | string | null | undefined;
@@ -77,7 +77,7 @@ export class LeanPgInstrumentation extends PgInstrumentation {
         const name = valid
           ? `pg.query:${typeof planName === 'string' && planName ? planName : operationName(text!)}${dbName ? ` ${dbName}` : ''}`
           : 'pg.query';
-        const span = tracer().startSpan(name, { kind: SpanKind.CLIENT, attributes: connectionAttributes(params) });
+        const span = self.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: connectionAttributes(params) });
         if (valid) {
           if (text) span.setAttribute('db.query.text', text);
           if (typeof planName === 'string') span.setAttribute('db.postgresql.plan', planName);
@@ -103,20 +103,7 @@ export class LeanPgInstrumentation extends PgInstrumentation {
           span.end();
           throw e;
         }
-        if (result instanceof Promise) {
-          return result.then(
-            (r: unknown) => {
-              span.end();
-              return r;
-            },
-            (e: unknown) => {
-              fail(span, e, errorMessage(e));
-              span.end();
-              throw e;
-            }
-          );
-        }
-        return result;
+        return endWhenSettled(span, result);
       };
   }
 
@@ -133,18 +120,9 @@ export class LeanPgInstrumentation extends PgInstrumentation {
           const patched = endingPoolCallback(span, cb as AnyFunction);
           cb = trace.getSpan(active) !== undefined ? context.bind(active, patched) : patched;
         }
-        const result = context.with(trace.setSpan(context.active(), span), () => original.call(this, cb));
-        if (!(result instanceof Promise)) return result;
-        return result.then(
-          (client: unknown) => {
-            span.end();
-            return client;
-          },
-          (e: unknown) => {
-            fail(span, e, errorMessage(e));
-            span.end();
-            throw e;
-          }
+        return endWhenSettled(
+          span,
+          context.with(trace.setSpan(context.active(), span), () => original.call(this, cb))
         );
       };
   }

@@ -3,8 +3,9 @@ import { TENANT_INVALID, TENANT_OVERFLOW, TENANT_UNKNOWN } from '../semconv';
 import type { TenantCell } from './TenantCell';
 
 /**
- * `node:crypto`'s `createHmac`, loaded at the first hashed tenant id: only a hash key needs it, and loading it
- * costs every start about 15 ms of CPU (its ~20 internal modules).
+ * `node:crypto`'s `createHmac`, loaded at the first hashed tenant id: only a hash key needs it. Crypto and its ~20
+ * internal modules cost a start about 5 ms of CPU and 1 MiB (measured with the bundle's crypto stand-in, the other
+ * require that loaded it at start: docs/benchmarks.md, round seven).
  */
 let hmac: typeof CreateHmac | undefined;
 
